@@ -1,0 +1,1 @@
+"""Compiler: TVM import, BatchNorm folding and fusion, schedules, build."""

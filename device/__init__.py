@@ -1,0 +1,1 @@
+"""Device runner: targets, cross-compilation, local and RPC runners, latency statistics."""

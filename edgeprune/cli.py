@@ -1,0 +1,44 @@
+"""The ``edgeprune`` command: one verb per stage, each a thin layer over the Python API.
+
+Every verb lives in ``edgeprune/commands/<verb>.py`` with ``add_parser(subparsers)`` and
+``run(args) -> int``. User errors (``EdgepruneError``) become one line on stderr and exit
+code 2; an interrupt exits 130 after the verb has saved what it can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from edgeprune import __version__
+from edgeprune.commands import VERBS
+from edgeprune.errors import EdgepruneError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeprune",
+        description="Prune segmentation networks, compile them with TVM, measure them on phones.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeprune {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb in VERBS:
+        verb.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except EdgepruneError as exc:
+        print(f"edgeprune: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgeprune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

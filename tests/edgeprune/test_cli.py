@@ -1,0 +1,64 @@
+"""The command line as a user meets it: verbs, exit codes, and one-line errors."""
+
+import json
+
+import pytest
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgeprune: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_and_version(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    for verb in ("models", "train", "export"):
+        assert verb in result.stdout
+    assert cli("--version").stdout.startswith("edgeprune ")
+
+
+def test_models_lists_builtins_with_published_figures(cli):
+    result = cli("models")
+    assert result.returncode == 0
+    for name in ("topformer-tiny", "topformer-small", "topformer-base", "topformer-supernet", "deeplabv3plus-mbv2"):
+        assert name in result.stdout
+    assert "5.10M" in result.stdout and "2.26M" in result.stdout
+
+
+def test_unknown_model(cli, tmp_path):
+    result = cli("train", "--model", "resnet-9000", "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, "resnet-9000", "topformer-tiny")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dataset_folder(cli, tmp_path):
+    result = cli("train", "--model", "topformer-tiny", "--data", f"ade20k:{tmp_path}/nothing", "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, f"{tmp_path}/nothing")
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_then_export_from_the_command_line(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "--model", "topformer-tiny", "--iters", "2", "--batch-size", "2", "--crop-size", "64",
+                 "--input-size", "64", "--val-images", "2", "--workers", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "done: mIoU" in result.stdout
+    (out / "model.onnx").unlink()
+    result = cli("export", str(out), "--input-size", "96x128")
+    assert result.returncode == 0, result.stderr
+    assert (out / "model.onnx").is_file()
+    assert json.loads((out / "arch.json").read_text())["input_shape"] == [1, 3, 96, 128]
+
+    data = (out / "model.pt").read_bytes()
+    (out / "model.pt").write_bytes(data[:100])
+    assert_one_line_error(cli("export", str(out)), "model.pt", "truncated")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "ten"])
+def test_bad_numbers_are_usage_errors(cli, value, tmp_path):
+    result = cli("train", "--model", "topformer-tiny", "--iters", value, "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "positive integer" in result.stderr
