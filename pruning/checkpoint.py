@@ -162,10 +162,12 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: P
 
 
 def build_from_arch(arch: ArchInfo) -> nn.Module:
-    """Build the (unloaded) model that ``arch`` describes."""
+    """Build the (unloaded) model that ``arch`` describes: the named model, sliced by its policy."""
     from pruning.models import build_model
+    from pruning.slicing import apply_policy
 
-    return build_model(arch.model, num_classes=arch.num_classes)
+    model = build_model(arch.model, num_classes=arch.num_classes)
+    return apply_policy(model, arch.policy) if arch.policy else model
 
 
 @dataclass

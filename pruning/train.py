@@ -96,7 +96,7 @@ class BatchPlan:
         return [(i, epoch) for i in self._perm[start : start + self.batch_size]]
 
 
-class _PlanSampler(Sampler[list[tuple[int, int]]]):
+class PlanSampler(Sampler[list[tuple[int, int]]]):
     def __init__(self, plan: BatchPlan, start: int, stop: int) -> None:
         self.plan, self.start, self.stop = plan, start, stop
 
@@ -108,7 +108,7 @@ class _PlanSampler(Sampler[list[tuple[int, int]]]):
         return self.stop - self.start
 
 
-class _EpochIndexed(Dataset):
+class EpochIndexed(Dataset):
     """Reads ``(index, epoch)`` keys so augmentation randomness follows the epoch, also in workers."""
 
     def __init__(self, dataset: Dataset) -> None:
@@ -121,6 +121,11 @@ class _EpochIndexed(Dataset):
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+
+def train_loader(dataset: Dataset, plan: BatchPlan, start: int, stop: int, workers: int) -> DataLoader:
+    """Batches of iterations ``start..stop-1`` of ``plan``."""
+    return DataLoader(EpochIndexed(dataset), batch_sampler=PlanSampler(plan, start, stop), num_workers=workers)
 
 
 def poly_lr(base_lr: float, iteration: int, total: int, power: float) -> float:
@@ -187,12 +192,7 @@ def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
     ddp_model = DistributedDataParallel(model) if world.size > 1 else model
 
     plan = BatchPlan(len(train_set), cfg.batch_size, world.size, world.rank, cfg.seed)
-    loader = DataLoader(
-        _EpochIndexed(train_set),
-        batch_sampler=_PlanSampler(plan, start, cfg.iters),
-        num_workers=cfg.workers,
-        persistent_workers=False,
-    )
+    loader = train_loader(train_set, plan, start, cfg.iters, cfg.workers)
     eval_interval = cfg.eval_interval or max(1, cfg.iters // 4)
     progress = Progress(cfg.iters, "train", initial=start, interval_s=cfg.progress_interval_s, enabled=world.is_main)
     if world.is_main:

@@ -1,5 +1,5 @@
 """The CLI verbs, in the order ``edgeprune --help`` lists them."""
 
-from edgeprune.commands import export, models, train
+from edgeprune.commands import compile, export, models, prune, run, train
 
-VERBS = (models, train, export)
+VERBS = (models, train, prune, export, compile, run)

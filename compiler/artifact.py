@@ -1,0 +1,211 @@
+"""The compiled-model directory and the callable that runs it.
+
+::
+
+    ART/
+      model.so    the Relax VM executable with its kernels and weights (``export_library``)
+      meta.json   format/version, target, device class, input/output specs, source hash,
+                  edgeprune and TVM versions, whether tuned configs were used, and the rule,
+                  workload and config of every kernel
+
+The directory is built under a hidden sibling name and renamed into place, so ``ART`` is
+either the previous complete artifact or the new complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler.frontend import TensorSpec
+from edgeprune.errors import EdgepruneError
+
+FORMAT = "edgeprune-artifact"
+FORMAT_VERSION = 1
+LIB_FILE = "model.so"
+META_FILE = "meta.json"
+
+
+@dataclass
+class ArtifactMeta:
+    """The contents of ``meta.json``."""
+
+    target: dict[str, Any]
+    device: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    source: str
+    source_kind: str
+    source_sha256: str
+    edgeprune_version: str
+    tvm_version: str
+    tuned: bool
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    compile_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "target": self.target,
+            "device": self.device,
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "source": self.source,
+            "source_kind": self.source_kind,
+            "source_sha256": self.source_sha256,
+            "edgeprune_version": self.edgeprune_version,
+            "tvm_version": self.tvm_version,
+            "tuned": self.tuned,
+            "compile_seconds": round(self.compile_seconds, 3),
+            "schedules": self.schedules,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, path: Path) -> "ArtifactMeta":
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise EdgepruneError(f"{path}: not an edgeprune artifact meta.json (no format '{FORMAT}')")
+        if obj.get("format_version") != FORMAT_VERSION:
+            raise EdgepruneError(
+                f"{path}: format_version {obj.get('format_version')!r} is not supported (this edgeprune reads {FORMAT_VERSION})"
+            )
+        try:
+            return cls(
+                target=obj["target"],
+                device=obj["device"],
+                inputs=[TensorSpec.from_json(t) for t in obj["inputs"]],
+                outputs=[TensorSpec.from_json(t) for t in obj["outputs"]],
+                source=obj["source"],
+                source_kind=obj["source_kind"],
+                source_sha256=obj["source_sha256"],
+                edgeprune_version=obj["edgeprune_version"],
+                tvm_version=obj["tvm_version"],
+                tuned=obj["tuned"],
+                schedules=obj.get("schedules", []),
+                compile_seconds=obj.get("compile_seconds", 0.0),
+            )
+        except (KeyError, TypeError) as exc:
+            raise EdgepruneError(f"{path}: malformed meta.json (field {exc})") from exc
+
+
+def write_artifact_dir(out: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path:
+    """Create ``out`` atomically: ``fill(staging_dir)`` writes the files, then it is renamed.
+
+    An existing ``out`` is replaced only if it is an artifact (has ``meta.json``) or empty.
+    """
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise EdgepruneError(f"{target}: exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not (target / META_FILE).is_file():
+        raise EdgepruneError(f"{target}: exists and is not an edgeprune artifact; not overwriting it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = None
+    try:
+        fill(staging)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def read_meta(path: str | os.PathLike[str]) -> ArtifactMeta:
+    root = Path(path)
+    meta_path = root / META_FILE
+    if not root.is_dir():
+        raise EdgepruneError(f"{root}: no such artifact directory")
+    if not meta_path.is_file():
+        raise EdgepruneError(f"{meta_path}: missing; {root} is not an edgeprune artifact")
+    try:
+        obj = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgepruneError(f"{meta_path}: not valid JSON ({exc})") from exc
+    return ArtifactMeta.from_json(obj, meta_path)
+
+
+class Artifact:
+    """A loaded artifact: call it on numpy arrays, or time it."""
+
+    def __init__(self, path: Path, meta: ArtifactMeta, vm: Any) -> None:
+        self.path = path
+        self.meta = meta
+        self._vm = vm
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return self.meta.inputs
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return self.meta.outputs
+
+    def _tensors(self, arrays: tuple[np.ndarray, ...]) -> list[Any]:
+        import tvm
+
+        if len(arrays) != len(self.inputs):
+            raise EdgepruneError(f"{self.path}: expects {len(self.inputs)} input(s), got {len(arrays)}")
+        tensors = []
+        for spec, array in zip(self.inputs, arrays):
+            array = np.asarray(array)
+            if tuple(array.shape) != spec.shape or str(array.dtype) != spec.dtype:
+                raise EdgepruneError(
+                    f"{self.path}: input {spec.name!r} must be {spec.dtype} of shape {list(spec.shape)}, "
+                    f"got {array.dtype} of shape {list(array.shape)}"
+                )
+            tensors.append(tvm.runtime.tensor(np.ascontiguousarray(array)))
+        return tensors
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Run the model; one output comes back as an array, several as a tuple."""
+        result = self._vm["main"](*self._tensors(arrays))
+        if len(self.outputs) == 1:
+            return result.numpy()
+        return tuple(r.numpy() for r in result)
+
+    def time(self, number: int = 10, repeat: int = 5, inputs: tuple[np.ndarray, ...] | None = None) -> list[float]:
+        """Milliseconds per run, one value per repeat (each the mean of ``number`` runs).
+
+        ``inputs`` default to zeros of the input specs; latency does not depend on values.
+        """
+        import tvm
+
+        arrays = inputs or tuple(np.zeros(s.shape, dtype=s.dtype) for s in self.inputs)
+        timer = self._vm.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat, min_repeat_ms=0)
+        return [t * 1e3 for t in timer(*self._tensors(arrays)).results]
+
+
+def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) -> Artifact:
+    """Load ``path``; TVM runs ``num_threads`` worker threads (default: ``TVM_NUM_THREADS`` or all cores)."""
+    import tvm
+    from tvm import relax
+
+    from compiler.threads import default_num_threads, set_num_threads
+
+    root = Path(path)
+    meta = read_meta(root)
+    if meta.device != "host":
+        raise EdgepruneError(f"{root}: compiled for device class {meta.device!r}; only 'host' artifacts run here")
+    lib_path = root / LIB_FILE
+    if not lib_path.is_file():
+        raise EdgepruneError(f"{lib_path}: missing")
+    try:
+        lib = tvm.runtime.load_module(str(lib_path))
+        vm = relax.VirtualMachine(lib, tvm.cpu())
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign .so fails in many ways
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgepruneError(f"{lib_path}: cannot be loaded: {first}") from exc
+    set_num_threads(num_threads or default_num_threads())
+    return Artifact(root, meta, vm)

@@ -1,0 +1,31 @@
+"""Graph passes, in the order ``compiler.build`` runs them.
+
+``graph_passes``: fold constants (the frontends leave ``reshape(const)`` around biases), fold
+BatchNorm into convs (``fold_batchnorm``), decompose the BatchNorms that follow no conv into
+scale/shift ops, fold again. ``FuseEpilogue`` then lowers to TIR and fuses each conv with its
+epilogue (``fuse_epilogue``).
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+
+from compiler.passes.fold_batchnorm import FoldBatchNorm
+from compiler.passes.fuse_epilogue import FuseEpilogue
+
+
+def graph_passes() -> tvm.transform.Pass:
+    return tvm.transform.Sequential(
+        [
+            relax.transform.FoldConstant(),
+            FoldBatchNorm,
+            relax.transform.DecomposeOpsForInference(),
+            relax.transform.FoldConstant(),
+            relax.transform.DeadCodeElimination(),
+        ],
+        name="EdgepruneGraphPasses",
+    )
+
+
+__all__ = ["FoldBatchNorm", "FuseEpilogue", "graph_passes"]

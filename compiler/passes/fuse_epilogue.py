@@ -1,0 +1,29 @@
+"""Lower Relax ops to TIR and fuse every conv/matmul with its elementwise epilogue.
+
+Once BatchNorm is folded, a Conv-BN-Act(-Add) block is ``conv2d -> add(bias) -> act
+[-> add(residual)]``: ``FuseOps`` groups the conv (an out-elementwise-fusable anchor) with the
+chain of elementwise/broadcast ops after it, ReLU6 as ``clip``, hardswish/h_sigmoid as their
+``add``/``clip``/``divide``/``multiply`` decompositions included, and ``FuseTIR`` merges each
+group into one PrimFunc whose anchor block (``conv2d_nchw``, ``group_conv2d_nchw``,
+``matmul``...) the schedules look for. The epilogue blocks stay separate blocks in that
+PrimFunc; the schedules inline them into the conv's output tile.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+
+
+def FuseEpilogue() -> tvm.transform.Pass:  # noqa: N802 - pass naming
+    return tvm.transform.Sequential(
+        [
+            relax.transform.LegalizeOps(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FoldConstant(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+            relax.transform.DeadCodeElimination(),
+        ],
+        name="FuseEpilogue",
+    )

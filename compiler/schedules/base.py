@@ -1,0 +1,195 @@
+"""The schedule-rule interface the registry and the tuner share, and helpers the rules use.
+
+A rule recognises one kind of PrimFunc (after FuseTIR) by its anchor block, describes it as a
+``Workload`` (op kind + shapes + dtype, with a stable string key), declares the knob space of
+its schedule for that workload (knob name -> allowed values), proposes a default config, and
+applies any config drawn from the space. Every config in the space must give a correct
+program; configs differ only in speed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import tvm
+from tvm import s_tir
+
+from compiler.target import Hardware
+
+Config = dict[str, Any]
+Space = dict[str, list[Any]]
+
+# Max multiply-adds one unrolled micro-kernel body may hold: bigger bodies compile slowly
+# (one 30x-unrolled kernel took 40 s) and spill registers anyway.
+MAX_UNROLLED_FMAS = 256
+
+
+class NotApplicable(Exception):
+    """A rule cannot schedule this PrimFunc (raised from ``matches`` helpers or ``apply``)."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a rule schedules: the op kind, its shape facts and dtype.
+
+    ``params`` holds integers only, in a fixed order per op, so ``key`` is stable across runs
+    and processes; ``anchor`` (the block the schedule is built around) is not part of the key.
+    """
+
+    op: str
+    params: tuple[tuple[str, int], ...]
+    dtype: str
+    anchor: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        shape = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.op}({shape}):{self.dtype}"
+
+    def __getitem__(self, name: str) -> int:
+        for k, v in self.params:
+            if k == name:
+                return v
+        raise KeyError(name)
+
+
+class ScheduleRule(ABC):
+    """One parameterised schedule; instantiated per target hardware."""
+
+    name: str = ""
+
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+
+    @abstractmethod
+    def matches(self, func: tvm.tirx.PrimFunc) -> Workload | None:
+        """The workload of ``func`` if this rule schedules it, else ``None``."""
+
+    @abstractmethod
+    def space(self, wl: Workload) -> Space:
+        """Knob name -> allowed values; the default config is drawn from it."""
+
+    @abstractmethod
+    def default(self, wl: Workload) -> Config:
+        """A good config without tuning."""
+
+    @abstractmethod
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        """Schedule ``sch`` (holding the matched PrimFunc as ``main``) with ``config``."""
+
+    def check_config(self, wl: Workload, config: Config) -> Config:
+        """``config`` completed with defaults; raises ``ValueError`` on a value outside the space."""
+        space = self.space(wl)
+        full = {**self.default(wl), **config}
+        for knob, value in full.items():
+            if knob not in space:
+                raise ValueError(f"{self.name}: unknown knob {knob!r}")
+            if value not in space[knob]:
+                raise ValueError(f"{self.name}: {knob}={value!r} not in {space[knob]}")
+        return full
+
+
+# --- helpers over PrimFuncs and schedules -----------------------------------------------------
+
+def blocks_of(sch: s_tir.Schedule) -> list[s_tir.schedule.SBlockRV]:
+    """All blocks of ``main`` (root excluded), in program order."""
+    found = []
+    pending = list(sch.get_child_blocks(sch.get_sblock("root")))
+    while pending:
+        block = pending.pop(0)
+        found.append(block)
+        pending[:0] = list(sch.get_child_blocks(block))
+    return found
+
+
+def block_named(sch: s_tir.Schedule, names: tuple[str, ...]) -> s_tir.schedule.SBlockRV | None:
+    """The first block whose name is in ``names``."""
+    for block in blocks_of(sch):
+        if sch.get(block).name_hint in names:
+            return block
+    return None
+
+
+def extents(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> list[int] | None:
+    """Extents of the block's iteration variables, in order; ``None`` if any is not constant."""
+    found = [iv.dom.extent for iv in sch.get(block).iter_vars]
+    if not all(isinstance(e, tvm.tirx.IntImm) for e in found):
+        return None
+    return [int(e) for e in found]
+
+
+def iter_kinds(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> str:
+    """One letter per iteration variable: S spatial, R reduction, O other."""
+    kinds = {0: "S", 2: "R"}
+    return "".join(kinds.get(int(iv.iter_type), "O") for iv in sch.get(block).iter_vars)
+
+
+def is_output(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    return any(sch.get(b).same_as(sch.get(block)) for b in sch.get_output_blocks(sch.get_sblock("root")))
+
+
+def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV | None:
+    """Inline every elementwise block after ``anchor`` into the last one; return that block.
+
+    ``None`` when the anchor writes the output itself. Raises ``NotApplicable`` when the
+    consumers do not reduce to a single output block (then the caller cannot tile them with
+    the anchor).
+    """
+    anchor_name = sch.get(anchor).name_hint
+    while True:
+        consumers = sch.get_consumers(anchor)
+        if not consumers:
+            return None
+        inlined = False
+        for block in _downstream(sch, anchor):
+            if sch.get(block).name_hint == anchor_name or is_output(sch, block):
+                continue
+            try:
+                sch.compute_inline(block)
+                inlined = True
+                break
+            except s_tir.schedule.ScheduleError:
+                continue
+        if not inlined:
+            break
+    rest = _downstream(sch, anchor)
+    if len(rest) != 1 or not is_output(sch, rest[0]):
+        raise NotApplicable(f"epilogue of {anchor_name} does not reduce to one output block")
+    return rest[0]
+
+
+def _downstream(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+    """Blocks reachable from ``anchor`` through consumer edges (anchor excluded)."""
+    seen: list[s_tir.schedule.SBlockRV] = []
+    names: set[str] = set()
+    frontier = list(sch.get_consumers(anchor))
+    while frontier:
+        block = frontier.pop(0)
+        name = sch.get(block).name_hint
+        if name in names:
+            continue
+        names.add(name)
+        seen.append(block)
+        frontier.extend(sch.get_consumers(block))
+    return seen
+
+
+def divisors(n: int, limit: int | None = None) -> list[int]:
+    return [d for d in range(1, (limit or n) + 1) if n % d == 0]
+
+
+def vector_choices(hw: Hardware) -> list[int]:
+    """Vector lengths worth trying: the native width, and halves of it down to 4 lanes."""
+    lanes, out = hw.vector_lanes, []
+    while lanes >= 4:
+        out.append(lanes)
+        lanes //= 2
+    return sorted(out) or [1]
+
+
+def pick(values: list[int], score: Callable[[int], float]) -> int:
+    """The value with the best (highest) score; the first one on ties."""
+    return max(values, key=lambda v: (score(v), -values.index(v)))

@@ -1,0 +1,22 @@
+"""CPU schedule rules, most specific first; ``Generic`` takes whatever the others leave."""
+
+from __future__ import annotations
+
+from compiler.schedules.base import ScheduleRule
+from compiler.schedules.cpu.conv1x1 import Conv1x1
+from compiler.schedules.cpu.conv2d import Conv2d
+from compiler.schedules.cpu.depthwise import DepthwiseConv
+from compiler.schedules.cpu.generic import Generic
+from compiler.schedules.cpu.matmul import Matmul
+from compiler.schedules.cpu.pool import Pool2d
+from compiler.schedules.cpu.resize import Resize2d
+from compiler.schedules.cpu.softmax import Softmax
+from compiler.target import Hardware
+
+RULE_CLASSES: tuple[type[ScheduleRule], ...] = (
+    Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d, Resize2d, Generic,
+)
+
+
+def cpu_rules(hw: Hardware) -> list[ScheduleRule]:
+    return [cls(hw) for cls in RULE_CLASSES]

@@ -1,0 +1,152 @@
+"""Pointwise (1x1, stride 1, unpadded, ungrouped) convolution as a register-tiled GEMM in NCHW.
+
+``out[f, s] = sum_c w[f, c] * x[c, s]`` over the flattened spatial index ``s = y*W + x``, which
+NCHW keeps contiguous: a micro-kernel holds ``tile_co x (nvec*vec)`` accumulators in vector
+registers, and per input channel loads ``nvec`` vectors of ``x`` and broadcasts ``tile_co``
+weights. No layout change is needed (the spatial axis is the vector axis), so the fused
+epilogue (bias, activation, residual add) runs on the tile while it is in registers. With
+``panel > 0`` each parallel task first packs ``panel`` micro-tiles' worth of the input, all
+channels, into a contiguous buffer (GEMM-style packing; see ``_packed``).
+
+The conv and epilogue blocks are re-indexed over ``s`` (and the conv's intermediate buffer
+flattened to ``(n, f, s)``) so that a tile of ``s`` is an exact region: tiling ``y`` and ``x``
+separately would make the tile's region a bounding box when it crosses rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tvm import s_tir
+
+from compiler.schedules.base import (
+    Config,
+    ScheduleRule,
+    Space,
+    Workload,
+    divisors,
+    inline_epilogue,
+    pick,
+    vector_choices,
+)
+from compiler.schedules.conv_analysis import analyze_conv
+
+
+class Conv1x1(ScheduleRule):
+    name = "conv1x1"
+
+    def matches(self, func) -> Workload | None:
+        found = analyze_conv(func)
+        if found is None or not found[0].pointwise:
+            return None
+        geometry, anchor, dtype = found
+        return geometry.workload("conv2d_1x1", dtype, anchor)
+
+    def space(self, wl: Workload) -> Space:
+        co, ci = wl["co"], wl["ci"]
+        return {
+            "tile_co": sorted(set(divisors(co, 16)) | {v for v in (4, 6, 8, 12, 16) if v <= co}),
+            "vec": vector_choices(self.hw),
+            "nvec": [1, 2, 3, 4],
+            "unroll_k": [u for u in (1, 2, 4) if ci % u == 0],
+            "order": ["spatial", "channel"],
+            "panel": [0, 2, 4, 8],
+        }
+
+    def default(self, wl: Workload) -> Config:
+        space = self.space(wl)
+        co, size = wl["co"], wl["oh"] * wl["ow"]
+        vec = pick(space["vec"], lambda v: (size % v == 0, v <= size, v))
+
+        def score_tile(t: int) -> float:
+            # ~12-16 accumulators is the sweet spot measured on AVX-512 (6x2 or 8x1 vectors);
+            # wasted rows in the last channel tile cost like idle lanes.
+            waste = (math.ceil(co / t) * t - co) / co
+            return -abs(t - 8) / 8 - 2 * waste
+
+        tile_co = pick(space["tile_co"], score_tile)
+        nvec = 2 if tile_co <= 6 and size >= 2 * vec else 1
+        # Packing panels of 4 micro-tiles pays on every map measured, as long as there are
+        # enough panels to keep the cores busy; tiny maps split channels among cores instead.
+        micro_tiles = math.ceil(size / (nvec * vec))
+        panel = next((p for p in (4, 2) if math.ceil(micro_tiles / p) >= 4 * self.hw.cores), 0)
+        if not panel and nvec > 1 and math.ceil(co / tile_co) * micro_tiles < 4 * self.hw.cores:
+            nvec = 1
+        order = "channel" if panel else "spatial"
+        return {"tile_co": tile_co, "vec": vec, "nvec": nvec, "unroll_k": 1, "order": order, "panel": panel}
+
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        conv = sch.get_sblock(wl.anchor)
+        for producer in sch.get_producers(conv):
+            sch.compute_inline(producer)  # the unpadded pad_temp copy
+        out = inline_epilogue(sch, conv)
+        width = wl["ow"]
+        flat = lambda n, c, h, w: (n, c, h * width + w)  # noqa: E731
+        if out is not None:
+            sch.transform_layout(conv, ("write", 0), flat)
+            sch.transform_block_layout(out, flat)
+        sch.transform_block_layout(conv, lambda n, c, h, w, rc, ry, rx: (n, c, h * width + w, rc, ry, rx))
+        if config["panel"]:
+            self._packed(sch, conv, out, wl, config, flat)
+        else:
+            self._direct(sch, conv, out, config)
+
+    def _direct(self, sch: s_tir.Schedule, conv, out, config: Config) -> None:
+        """One parallel task per micro-tile, reading the input in place."""
+        n, f, s, rc, ry, rx = sch.get_loops(conv)
+        fo, fi = sch.split(f, [None, config["tile_co"]])
+        so, svo, sv = sch.split(s, [None, config["nvec"], config["vec"]])
+        rco, rci = sch.split(rc, [None, config["unroll_k"]])
+        if config["order"] == "spatial":
+            sch.reorder(n, so, fo, rco, ry, rx, rci, fi, svo, sv)
+            outer = sch.fuse(n, so, fo)
+        else:
+            sch.reorder(n, fo, so, rco, ry, rx, rci, fi, svo, sv)
+            outer = sch.fuse(n, fo, so)
+        sch.parallel(outer)
+        self._micro_kernel(sch, conv, out, config, rci, fi, svo, sv, rco, outer)
+
+    def _packed(self, sch: s_tir.Schedule, conv, out, wl: Workload, config: Config, flat) -> None:
+        """One parallel task per panel of ``panel`` micro-tiles of the spatial axis.
+
+        The task first copies its panel of the input (all channels) into a contiguous
+        buffer: in NCHW a large feature map puts every channel's slice of a panel on another
+        page, and the micro-kernel would stream from ``ci`` pages at once.
+        """
+        data_index = next(
+            i for i, region in enumerate(sch.get(conv).reads)
+            if len(region.region) == 4 and region.source.name not in (sch.get(conv).writes[0].source.name,)
+            and int(region.source.shape[1]) == wl["ci"] and int(region.source.shape[0]) == wl["n"]
+        )
+        panel = sch.cache_read(conv, data_index, "global")
+        sch.transform_layout(panel, ("write", 0), flat)
+        sch.transform_block_layout(panel, flat)  # iterate the flat index: exact panel regions
+        n, f, s, rc, ry, rx = sch.get_loops(conv)
+        fo, fi = sch.split(f, [None, config["tile_co"]])
+        so, sm, svo, sv = sch.split(s, [None, config["panel"], config["nvec"], config["vec"]])
+        rco, rci = sch.split(rc, [None, config["unroll_k"]])
+        if config["order"] == "spatial":
+            sch.reorder(n, so, sm, fo, rco, ry, rx, rci, fi, svo, sv)
+            tile = fo
+        else:
+            sch.reorder(n, so, fo, sm, rco, ry, rx, rci, fi, svo, sv)
+            tile = sm
+        outer = sch.fuse(n, so)
+        sch.parallel(outer)
+        sch.compute_at(panel, outer)
+        copy_loops = sch.get_loops(panel)
+        _, lanes = sch.split(copy_loops[-1], [None, config["vec"]])
+        sch.vectorize(lanes)
+        self._micro_kernel(sch, conv, out, config, rci, fi, svo, sv, rco, tile)
+
+    @staticmethod
+    def _micro_kernel(sch: s_tir.Schedule, conv, out, config: Config, rci, fi, svo, sv, rco, tile) -> None:
+        """Registers: unrolled ``tile_co x nvec`` vectors; epilogue on the tile at ``tile``."""
+        for loop in (rci, fi, svo):
+            sch.unroll(loop)
+        sch.vectorize(sv)
+        sch.decompose_reduction(conv, rco)
+        if out is not None:
+            sch.reverse_compute_at(out, tile)
+            _, inner = sch.split(sch.get_loops(out)[-1], [None, config["vec"]])
+            sch.vectorize(inner)

@@ -1,0 +1,86 @@
+"""The MACs regularizer of the seed paper (Eq. 4-5), differentiable in the soft masks.
+
+``MACs(b)`` sums, over every conv and linear layer, ``pairs * kept_out * kept_in / groups``
+(``pairs * kept`` for a depth-wise conv): a layer gets cheaper when its own output channels
+are pruned AND when the channels it reads are. Kept counts come from the binary masks
+through the straight-through estimator, so ``dMACs/ds_c`` is the MACs channel ``c`` costs.
+Attention matmuls, whose sizes no prunable group changes, are a constant.
+
+Eq. 5 squares a difference of raw MACs (about 1e18 for these models), which makes beta
+meaningless across model sizes. We square the *relative* error instead,
+``L_reg = ((MACs(b) - C) / C)^2``: a model 10% over target pays 0.01 whatever its size,
+so the paper's beta = 0.01 weighs it against the cross entropy the same way for a
+0.6-GMAC TopFormer-Tiny and a 9.5-GMAC DeepLabV3+.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgeprune.errors import EdgepruneError
+from pruning.coupling import ChannelGraph
+
+
+class MacsModel:
+    """MACs of a model as a function of the kept channel count of each prunable group."""
+
+    def __init__(self, graph: ChannelGraph, total_macs: int) -> None:
+        self.graph = graph
+        self.sizes = {g.index: g.size for g in graph.groups}
+        self.prunable = {g.index for g in graph.groups if g.prunable}
+        full = self.macs({})
+        self.fixed_macs = int(total_macs) - int(full)
+        if self.fixed_macs < 0:
+            raise ValueError(f"conv/linear MACs {int(full)} exceed the model's total {total_macs}")
+
+    def macs(self, counts: dict[int, torch.Tensor | float]) -> torch.Tensor:
+        """Conv/linear MACs with ``counts[g]`` channels kept in group ``g`` (others whole), plus the fixed part."""
+
+        def kept(group: int | None, size: int) -> torch.Tensor | float:
+            if group is None or group not in self.prunable:
+                return float(size)
+            return counts.get(group, float(self.sizes[group]))
+
+        total: torch.Tensor | float = float(getattr(self, "fixed_macs", 0))
+        for site in self.graph.sites:
+            out = kept(site.out_group, _out_size(site))
+            if site.depthwise:
+                total = total + site.macs_per_pair * out
+                continue
+            inp = sum(kept(group, size) for group, size in site.in_parts)
+            total = total + site.macs_per_pair * out * inp / site.groups
+        return torch.as_tensor(total, dtype=torch.float64) if not isinstance(total, torch.Tensor) else total
+
+    def full_macs(self) -> int:
+        return int(self.macs({}))
+
+    def min_macs(self) -> int:
+        """The fewest MACs pruning can reach: one channel left in every prunable group."""
+        return int(self.macs({g: 1.0 for g in self.prunable}))
+
+    def check_target(self, target: float, source: str = "--target-gmacs") -> None:
+        low, high = self.min_macs(), self.full_macs()
+        if not low < target <= high:
+            raise EdgepruneError(
+                f"{source} {target / 1e9:.4g} is out of reach: this model and prunable set span "
+                f"{low / 1e9:.4g} to {high / 1e9:.4g} GMACs"
+            )
+
+
+def _out_size(site) -> int:
+    # A site's output width: for depth-wise convs it equals the input width.
+    return site.out_channels
+
+
+class MacsRegularizer:
+    """``beta * ((MACs(b) - C) / C)^2`` (the seed paper's Eq. 4-5, relative; see module doc)."""
+
+    def __init__(self, macs_model: MacsModel, target_macs: float, beta: float = 0.01) -> None:
+        macs_model.check_target(target_macs)
+        self.macs_model = macs_model
+        self.target = float(target_macs)
+        self.beta = beta
+
+    def __call__(self, counts: dict[int, torch.Tensor]) -> torch.Tensor:
+        relative = (self.macs_model.macs(counts) - self.target) / self.target
+        return self.beta * relative**2

@@ -1,0 +1,51 @@
+"""Fusion structure: one kernel per conv, with bias, activation and residual add inside it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from torch import nn
+
+from compiler.build import fuse
+from compiler.frontend import import_model
+from compiler.passes.structure import conv_kernels, kernel_calls, prim_funcs, relax_ops
+from compiler.target import make_target, resolve_target
+from pruning.checkpoint import load_checkpoint
+from tests.compiler.conftest import make_checkpoint
+
+TARGET = make_target(resolve_target("host"))
+EPILOGUE_ONLY = ("add", "relu", "clip", "divide", "multiply")
+
+
+def fused_module(ckpt):
+    return fuse(import_model(ckpt), TARGET)
+
+
+def check_structure(ckpt) -> dict[str, list[str]]:
+    mod = fused_module(ckpt)
+    assert "relax.nn.batch_norm" not in relax_ops(mod)
+    kernels = conv_kernels(mod)
+    calls = kernel_calls(mod)
+    model = load_checkpoint(ckpt).model
+    n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert sum(name in kernels for name in calls) == n_convs
+    # no BN, bias, activation or residual add runs as a kernel of its own
+    for name, func in prim_funcs(mod).items():
+        if name not in kernels:
+            assert not name.startswith(EPILOGUE_ONLY), name
+    return kernels
+
+
+def test_user_model_epilogues_fused(user_checkpoint):
+    kernels = check_structure(user_checkpoint)
+    # FuseTIR names a kernel after its ops: conv, bias add, then the epilogue
+    assert any("multiply" in k and "tir_clip" in k for k in kernels)  # hardswish / h_sigmoid gate
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_tir_clip\d*", k) for k in kernels)  # ReLU6
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_relu\d*", k) for k in kernels)  # ReLU
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_add\d*", k) for k in kernels)  # residual add
+
+
+@pytest.mark.parametrize("model, shape", [("topformer-tiny", [1, 3, 128, 128]), ("deeplabv3plus-mbv2", [1, 3, 64, 128])])
+def test_builtin_models_one_kernel_per_conv(tmp_path, model, shape):
+    check_structure(make_checkpoint(tmp_path / "ckpt", model, shape))

@@ -1,0 +1,89 @@
+"""Single-op Relax programs lowered to the fused PrimFunc a rule sees, and the check every
+rule test runs: the rule's default config and two random configs from its space, against the
+unscheduled TIR (awkward shapes on purpose: channels no multiple of the vector width, odd
+spatial sizes, stride 2, dilation, groups)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import numpy as np
+import tvm
+from tvm import relax, s_tir
+
+from compiler.passes import FuseEpilogue
+from compiler.schedules.cpu import cpu_rules
+from compiler.schedules.registry import match
+from compiler.target import hardware_of, make_target, resolve_target
+
+Builder = Callable[..., relax.Expr]
+
+
+def prim_func(build: Builder, *shapes: tuple[int, ...]) -> tvm.tirx.PrimFunc:
+    """Legalize and fuse ``build(*inputs)`` and return the one PrimFunc that results."""
+    bb = relax.BlockBuilder()
+    inputs = [relax.Var(f"x{i}", relax.TensorType(s, "float32")) for i, s in enumerate(shapes)]
+    with bb.function("main", inputs):
+        with bb.dataflow():
+            out = bb.emit_output(build(*inputs))
+        bb.emit_func_output(out)
+    mod = FuseEpilogue()(bb.get())
+    funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert len(funcs) == 1, [gv.name_hint for gv in mod.functions]
+    return funcs[0]
+
+
+def const(shape: tuple[int, ...], seed: int) -> relax.Constant:
+    return relax.const(np.random.default_rng(seed).standard_normal(shape).astype("float32"))
+
+
+def conv(cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1, epilogue: str = "bias_relu") -> Builder:
+    """conv2d (+ bias, + activation or residual) on input ``x0`` (and residual ``x1``)."""
+
+    def build(x, *rest):
+        y = relax.op.nn.conv2d(
+            x, const((cout, cin // groups, k, k), 1), strides=stride, padding=dilation * (k // 2),
+            dilation=dilation, groups=groups,
+        )
+        if epilogue == "none":
+            return y
+        y = relax.op.add(y, const((1, cout, 1, 1), 2))
+        if epilogue == "bias_relu":
+            return relax.op.nn.relu(y)
+        if epilogue == "bias_relu6_residual":
+            return relax.op.add(relax.op.clip(y, 0.0, 6.0), rest[0])
+        if epilogue == "bias_hswish":
+            return relax.op.multiply(y, relax.op.divide(relax.op.clip(relax.op.add(y, relax.const(3.0)), 0.0, 6.0), relax.const(6.0)))
+        raise ValueError(epilogue)
+
+    return build
+
+
+TARGET = make_target(resolve_target("host"))
+RULES = cpu_rules(hardware_of(TARGET))
+
+
+def run(func: tvm.tirx.PrimFunc, inputs: list[np.ndarray]) -> np.ndarray:
+    lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), TARGET)
+    out_shape = [int(d) for d in func.params[-1].shape]
+    out = tvm.runtime.tensor(np.full(out_shape, np.nan, dtype="float32"))
+    lib.mod["main"](*[tvm.runtime.tensor(a) for a in inputs], out)
+    return out.numpy()
+
+
+def check_rule(func: tvm.tirx.PrimFunc, rule_name: str, seed: int = 0) -> None:
+    rule, workload = match(RULES, func)
+    assert rule.name == rule_name, workload.key
+    rng = np.random.default_rng(seed)
+    inputs = [rng.standard_normal([int(d) for d in p.shape]).astype("float32") for p in func.params[:-1]]
+    expected = run(func, inputs)
+    space = rule.space(workload)
+    pick = random.Random(seed)
+    configs = [rule.default(workload)] + [{k: pick.choice(v) for k, v in space.items()} for _ in range(2)]
+    for config in configs:
+        assert rule.check_config(workload, config) == config
+        sch = s_tir.Schedule(func)
+        rule.apply(sch, workload, config)
+        got = run(sch.mod["main"], inputs)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{workload.key} {config}")

@@ -1,0 +1,120 @@
+"""The artifact directory: its files and meta.json, running it, validating inputs, timing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tvm
+
+import compiler
+from compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
+from edgeprune.errors import EdgepruneError
+from tests.compiler.conftest import reference, sample_input
+
+
+def test_artifact_files_and_meta(user_artifact, user_checkpoint):
+    assert sorted(p.name for p in user_artifact.iterdir()) == sorted([LIB_FILE, META_FILE])
+    meta = json.loads((user_artifact / META_FILE).read_text())
+    assert meta["format"] == FORMAT and meta["format_version"] == 1
+    assert meta["device"] == "host" and meta["target"]["kind"] == "llvm" and meta["target"]["mcpu"]
+    assert meta["inputs"] == [{"name": "input", "shape": [1, 3, 45, 61], "dtype": "float32"}]
+    assert meta["outputs"] == [{"name": "logits", "shape": [1, 5, 12, 16], "dtype": "float32"}]
+    assert meta["source_kind"] == "checkpoint" and len(meta["source_sha256"]) == 64
+    assert meta["tvm_version"] == tvm.__version__ and meta["edgeprune_version"]
+    assert meta["tuned"] is False
+    rules = {s["rule"] for s in meta["schedules"]}
+    assert {"conv1x1", "depthwise_conv2d", "conv2d", "matmul", "softmax", "pool2d", "resize2d"} <= rules
+    assert not [s for s in meta["schedules"] if "fallback" in s]
+    assert all(s["workload"] and isinstance(s["config"], dict) for s in meta["schedules"])
+
+
+def test_run_matches_pytorch(user_artifact, user_checkpoint):
+    art = load_artifact(user_artifact)
+    x = sample_input(art.inputs[0].shape, seed=3)
+    np.testing.assert_allclose(art(x), reference(user_checkpoint, x), atol=1e-4)
+
+
+def test_wrong_input_shape_or_dtype_is_one_line_error(user_artifact):
+    art = load_artifact(user_artifact)
+    for bad in (np.zeros((1, 3, 45, 60), np.float32), np.zeros((1, 3, 45, 61), np.float64)):
+        with pytest.raises(EdgepruneError) as exc:
+            art(bad)
+        message = str(exc.value)
+        assert "\n" not in message and str(user_artifact) in message and "[1, 3, 45, 61]" in message
+    with pytest.raises(EdgepruneError, match="expects 1 input"):
+        art()
+
+
+def test_time_returns_milliseconds_per_repeat(user_artifact):
+    times = load_artifact(user_artifact, num_threads=1).time(number=2, repeat=3)
+    assert len(times) == 3 and all(0 < t < 1000 for t in times)
+
+
+def test_tuning_configs_are_used_and_recorded(user_checkpoint, user_artifact, tmp_path):
+    meta = json.loads((user_artifact / META_FILE).read_text())
+    conv = next(s for s in meta["schedules"] if s["rule"] == "conv1x1")
+    tuned = {conv["workload"]: {**conv["config"], "tile_co": 1, "order": "channel"}}
+    out = compiler.compile(user_checkpoint, tuning_configs=tuned, out=tmp_path / "tuned")
+    tuned_meta = json.loads((out / META_FILE).read_text())
+    assert tuned_meta["tuned"] is True
+    used = [s for s in tuned_meta["schedules"] if s["workload"] == conv["workload"]]
+    assert used and all(s["tuned"] and s["config"]["tile_co"] == 1 for s in used)
+    x = sample_input(tuned_meta["inputs"][0]["shape"])
+    np.testing.assert_allclose(load_artifact(out)(x), load_artifact(user_artifact)(x), atol=1e-5)
+
+
+def test_bad_tuning_config_is_user_error(user_checkpoint, user_artifact, tmp_path):
+    meta = json.loads((user_artifact / META_FILE).read_text())
+    key = next(s["workload"] for s in meta["schedules"] if s["rule"] == "conv1x1")
+    with pytest.raises(EdgepruneError, match="tile_co"):
+        compiler.compile(user_checkpoint, tuning_configs={key: {"tile_co": 1000}}, out=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_overwrite_replaces_artifact_but_not_foreign_directory(tmp_path):
+    from compiler.artifact import write_artifact_dir
+
+    out = tmp_path / "art"
+    write_artifact_dir(out, lambda d: (d / META_FILE).write_text("{}"))
+    write_artifact_dir(out, lambda d: (d / META_FILE).write_text('{"v": 2}'))
+    assert (out / META_FILE).read_text() == '{"v": 2}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]  # no staging left behind
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(EdgepruneError, match="not an edgeprune artifact"):
+        write_artifact_dir(foreign, lambda d: None)
+    assert (foreign / "cat.jpg").exists()
+
+
+def test_failed_build_leaves_previous_artifact(tmp_path):
+    from compiler.artifact import write_artifact_dir
+
+    out = tmp_path / "art"
+    write_artifact_dir(out, lambda d: (d / META_FILE).write_text("old"))
+
+    def broken(d):
+        (d / META_FILE).write_text("half")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_artifact_dir(out, broken)
+    assert (out / META_FILE).read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+
+
+def test_loading_bad_artifacts(tmp_path, user_artifact):
+    with pytest.raises(EdgepruneError, match="no such artifact"):
+        load_artifact(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EdgepruneError, match="meta.json"):
+        load_artifact(empty)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / META_FILE).write_text((user_artifact / META_FILE).read_text())
+    (broken / LIB_FILE).write_bytes(b"\x7fELF truncated")
+    with pytest.raises(EdgepruneError, match="cannot be loaded"):
+        load_artifact(broken)

@@ -1,0 +1,83 @@
+"""``edgeprune compile`` and ``edgeprune run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from edgeprune.commands import VERBS
+from edgeprune.commands import compile as compile_cmd
+from edgeprune.commands import run as run_cmd
+from edgeprune.errors import EdgepruneError
+from tests.compiler.conftest import reference, sample_input
+
+
+def invoke(*argv: str) -> int:
+    """Parse and run one of the two verbs as ``edgeprune.cli`` does."""
+    parser = argparse.ArgumentParser(prog="edgeprune")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    compile_cmd.add_parser(sub)
+    run_cmd.add_parser(sub)
+    args = parser.parse_args(list(argv))
+    return args.run(args)
+
+
+def test_run_writes_the_output(user_artifact, user_checkpoint, tmp_path, capsys):
+    x = sample_input((1, 3, 45, 61), seed=5)
+    np.save(tmp_path / "x.npy", x)
+    assert invoke("run", str(user_artifact), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")) == 0
+    assert "logits [1, 5, 12, 16]" in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), reference(user_checkpoint, x), atol=1e-4)
+
+
+def test_run_rejects_wrong_shape(user_artifact, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 64, 64), np.float32))
+    with pytest.raises(EdgepruneError, match=r"input 'input' must be float32 of shape \[1, 3, 45, 61\]"):
+        invoke("run", str(user_artifact), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_run_rejects_unreadable_input(user_artifact, tmp_path):
+    (tmp_path / "x.npy").write_text("nope")
+    with pytest.raises(EdgepruneError, match="x.npy"):
+        invoke("run", str(user_artifact), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+
+
+def test_compile_with_input_shape_and_tuning_file(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["logits"], name="conv", pads=[1, 1, 1, 1])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4, "H", "W"])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.linspace(-1, 1, 108).astype(np.float32))],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    (tmp_path / "tuning.json").write_text(json.dumps({"nothing(x=1):float32": {"vec": 4}}))
+    out = tmp_path / "art"
+    argv = ["compile", str(tmp_path / "m.onnx"), "--input-shape", "1,3,9,10", "--tuning", str(tmp_path / "tuning.json")]
+    assert invoke(*argv, "--out", str(out)) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert json.loads((out / "meta.json").read_text())["inputs"][0]["shape"] == [1, 3, 9, 10]
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(EdgepruneError, match="bad.json"):
+        invoke("compile", str(tmp_path / "m.onnx"), "--tuning", str(tmp_path / "bad.json"), "--out", str(out))
+
+
+def test_bad_input_shape_argument(capsys):
+    with pytest.raises(SystemExit):
+        invoke("compile", "x.onnx", "--input-shape", "1,3,H,W", "--out", "art")
+    assert "N,C,H,W" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(compile_cmd not in VERBS, reason="compile/run not registered in edgeprune.commands yet")
+def test_cli_one_line_error(cli, tmp_path):
+    (tmp_path / "m.onnx").write_text("garbage")
+    result = cli("compile", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "art"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgeprune: error: ") and "not an ONNX model" in lines[0]
