@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 import edgeprune
 from edgeprune.errors import EdgepruneError
 from edgeprune.fileio import atomic_path
+from edgeprune.interrupt import deferred_interrupt
 from edgeprune.progress import Progress
 from pruning import distributed
 from pruning.checkpoint import ArchInfo, save_checkpoint
@@ -125,7 +127,14 @@ class EpochIndexed(Dataset):
 
 def train_loader(dataset: Dataset, plan: BatchPlan, start: int, stop: int, workers: int) -> DataLoader:
     """Batches of iterations ``start..stop-1`` of ``plan``."""
-    return DataLoader(EpochIndexed(dataset), batch_sampler=PlanSampler(plan, start, stop), num_workers=workers)
+    return DataLoader(EpochIndexed(dataset), batch_sampler=PlanSampler(plan, start, stop), num_workers=workers,
+                      worker_init_fn=_ignore_sigint)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    # Ctrl-C reaches the whole process group; the main process finishes its step and saves,
+    # which it cannot do if the loader's workers have died of the same signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def poly_lr(base_lr: float, iteration: int, total: int, power: float) -> float:
@@ -202,9 +211,9 @@ def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
         )
     started = time.monotonic()
     iteration = start
-    smoothed = math.nan
+    smoothed = history[-1]["loss"] if history else math.nan
     model.train()
-    try:
+    with deferred_interrupt() as interrupt:
         for images, labels in loader:
             # Dropout and any other randomness of this step depend on (seed, iteration, rank)
             # alone, which is what makes a resumed run identical to an uninterrupted one.
@@ -229,13 +238,13 @@ def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
                 entry["miou"] = matrix.miou()
                 progress.write(f"iteration {iteration}: loss {smoothed:.4f}, val mIoU {100 * entry['miou']:.2f}%")
             history.append(entry)
+            if interrupt.requested:
+                _save_state(state_path, cfg, model, optimizer, iteration, history, world)
+                progress.close()
+                raise KeyboardInterrupt
             if iteration % cfg.checkpoint_interval == 0 and iteration < cfg.iters:
                 _save_state(state_path, cfg, model, optimizer, iteration, history, world)
-    except KeyboardInterrupt:
-        _save_state(state_path, cfg, model, optimizer, iteration, history, world)
-        raise
-    finally:
-        progress.close()
+    progress.close()
 
     _check_replicas_agree(model)
     final = next(h for h in reversed(history) if "miou" in h)

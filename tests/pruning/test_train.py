@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -60,8 +61,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
 
     def interrupt_on_fourth(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
+        if calls["n"] == 4:  # Ctrl-C in the middle of the fourth step: it finishes, then stops
+            signal.raise_signal(signal.SIGINT)
         return real_loss(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "segmentation_loss", interrupt_on_fourth)
@@ -69,7 +70,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
         train(small_config(tmp_path / "resumed"))
     monkeypatch.setattr(train_module, "segmentation_loss", real_loss)
     state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
-    assert state["iteration"] == 3
+    assert state["iteration"] == 4
     assert not (tmp_path / "resumed" / "model.pt").exists()
     train(small_config(tmp_path / "resumed", resume=True))
     a = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)

@@ -1,0 +1,39 @@
+"""Ctrl-C that waits for the end of the current step.
+
+An interrupt in the middle of a training step leaves the model half-updated (BatchNorm
+statistics already moved by the forward pass, weights not yet stepped), so a state saved
+then would not resume to the run it came from. Inside ``deferred_interrupt()`` the first
+SIGINT only sets ``requested``; the loop checks it at a step boundary, saves, and raises
+``KeyboardInterrupt`` itself. A second SIGINT interrupts at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class InterruptFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[InterruptFlag]:
+    flag = InterruptFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
