@@ -28,7 +28,7 @@ from pruning.regularizer import MacsRegularizer
 @dataclass
 class BilevelSettings:
     weight_lr: float = 0.01
-    mask_lr: float = 0.05
+    mask_lr: float = 100.0
     lam: float = 0.1
     weight_steps: int = 3
     momentum: float = 0.9
@@ -127,10 +127,15 @@ class BilevelPruner:
         return {"ce": float(ce.detach()), "reg": float(reg.detach())}
 
     def _keep_pruned_weights(self) -> None:
-        """Freeze the weights of pruned channels: their loss gradient is already zero (their output is
-        zero), but weight decay and momentum would still move them, and the paper's pruned channels
-        must come back exactly as they were. So decay is applied here, per channel, and a pruned
-        channel's gradient and momentum are zeroed."""
+        """Apply the inner problem's weight decay and freeze the weights of pruned channels.
+
+        A pruned channel's loss gradient is already zero (its output is zero), but weight decay
+        and momentum would still move its weights, and the paper's pruned channels must come back
+        exactly as they were: so decay is applied here, per channel, and a pruned channel's
+        gradient and momentum are zeroed. As in timm's ``param_groups_weight_decay``, decay
+        skips 1-d parameters (BatchNorm affine, biases): shrinking a BatchNorm scale changes
+        the function, while a conv weight followed by BatchNorm is scale-invariant.
+        """
         decay = 1.0 / self.settings.lam
         in_groups = set()
         for group, params in self.per_channel.items():
@@ -139,10 +144,12 @@ class BilevelPruner:
                 in_groups.add(id(param))
                 shape = [-1] + [1] * (param.dim() - 1)
                 grad = param.grad if param.grad is not None else torch.zeros_like(param)
-                param.grad = (grad + decay * param.detach()) * keep.view(shape)
+                if param.dim() > 1:
+                    grad = grad + decay * param.detach()
+                param.grad = grad * keep.view(shape)
                 buffer = self.weight_optimizer.state.get(param, {}).get("momentum_buffer")
                 if buffer is not None:
                     buffer.mul_(keep.view(shape))
         for param in self.model.parameters():
-            if id(param) not in in_groups and param.grad is not None:
+            if id(param) not in in_groups and param.grad is not None and param.dim() > 1:
                 param.grad += decay * param.detach()

@@ -23,6 +23,9 @@ def fit_to_target(
 ) -> dict[int, torch.Tensor]:
     """Adjust ``keep`` (group -> bool tensor) to the target; returns new bool tensors."""
     keep = {g: k.clone().bool() for g, k in keep.items()}
+    for group, kept in keep.items():
+        if not kept.any():
+            kept[int(torch.argmax(scores[group]))] = True
 
     def current() -> float:
         return float(macs_model.macs({g: float(k.sum()) for g, k in keep.items()}))

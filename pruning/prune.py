@@ -53,7 +53,7 @@ class PruneConfig:
     weight_steps: int = 3
     batch_size: int = 8
     lr: float = 0.01
-    mask_lr: float = 0.05
+    mask_lr: float = 100.0
     beta: float = 0.01
     lam: float = 0.1
     implicit: bool = True

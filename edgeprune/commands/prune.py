@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight-steps", type=positive_int, default=3, help="weight steps per mask step (default 3)")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--lr", type=float, default=0.01, help="weight learning rate")
-    parser.add_argument("--mask-lr", type=float, default=0.05, help="soft mask learning rate")
+    parser.add_argument("--mask-lr", type=float, default=100.0,
+                        help="soft mask learning rate (default 100: cross-entropy gradients per mask are ~1e-3, "
+                        "so a step moves a mask by ~0.1)")
     parser.add_argument("--beta", type=float, default=0.01, help="MACs regularizer weight (default 0.01)")
     parser.add_argument("--lam", type=float, default=0.1, help="lambda of Eq. 7/15 (default 0.1)")
     parser.add_argument("--layers", nargs="+", help="prune only these modules (qualified names or prefixes)")
