@@ -27,7 +27,7 @@ from pruning.regularizer import MacsRegularizer
 
 @dataclass
 class BilevelSettings:
-    weight_lr: float = 0.01
+    weight_lr: float = 0.001
     mask_lr: float = 100.0
     lam: float = 0.1
     weight_steps: int = 3
@@ -36,15 +36,15 @@ class BilevelSettings:
 
 
 def channel_weights(model: nn.Module, masks: ChannelMasks) -> dict[int, list[torch.Tensor]]:
-    """The parameters "in each channel" of every prunable group: dim 0 of its producers' weights
-    and biases and of its mask-point BatchNorms' affine parameters, all indexed by the group's channel."""
+    """The parameters "in each channel" of every prunable group: dim 0 of the weights and biases of
+    its producers, its members (depth-wise convs, BatchNorms) and its mask points."""
     modules = dict(model.named_modules())
     out: dict[int, list[torch.Tensor]] = {}
     for group in masks.graph.groups:
         if not group.prunable:
             continue
         params = []
-        for name in dict.fromkeys(group.producers + group.mask_points):
+        for name in dict.fromkeys(group.producers + group.members + group.mask_points):
             module = modules[name]
             for param in (getattr(module, "weight", None), getattr(module, "bias", None)):
                 if isinstance(param, torch.Tensor) and param.requires_grad and param.shape[0] == group.size:
@@ -123,6 +123,9 @@ class BilevelPruner:
             # so a pruned channel can always recover.
             for soft in self.masks.soft.values():
                 soft.clamp_(0.0, 1.0)
+                # A group with no channel left would cut the network in two: keep its best one.
+                if not bool((soft > self.masks.tau).any()):
+                    soft[soft.argmax()] = min(1.0, self.masks.tau + 0.05)
         self.model.zero_grad(set_to_none=True)
         return {"ce": float(ce.detach()), "reg": float(reg.detach())}
 

@@ -52,7 +52,7 @@ class PruneConfig:
     iters: int = 300
     weight_steps: int = 3
     batch_size: int = 8
-    lr: float = 0.01
+    lr: float = 0.001
     mask_lr: float = 100.0
     beta: float = 0.01
     lam: float = 0.1
@@ -208,10 +208,17 @@ def _bilevel(cfg: PruneConfig, model: nn.Module, graph: ChannelGraph, macs_model
 
 def _slice_checked(model: nn.Module, graph: ChannelGraph, keep: dict[int, torch.Tensor],
                    input_shape: list[int]) -> nn.Module:
-    """Slice, and prove on a random input that the slice computes what the masked model computes."""
+    """Slice, and prove on a random input that the slice computes what the masked model computes.
+
+    The comparison runs in float64: in float32 the sliced convs sum fewer terms in another
+    order, and TopFormer's unscaled attention amplifies that rounding (up to 1e-2 at 512x512
+    on untrained weights) although the slice is exact. The bound is 1e-5 times the output's
+    scale where that exceeds 1: an untrained TopFormer in eval mode, with BatchNorm statistics
+    still at their initial values, can output 1e14.
+    """
     indices = {g: torch.nonzero(k).flatten() for g, k in keep.items()}
     sliced = slice_model(model, graph, indices).eval()
-    masks = ChannelMasks(graph)
+    masks = ChannelMasks(graph).double()
     with torch.no_grad():
         for g, k in keep.items():
             masks.soft[str(g)].copy_(k.float())
@@ -219,14 +226,17 @@ def _slice_checked(model: nn.Module, graph: ChannelGraph, keep: dict[int, torch.
     was_training = model.training
     model.eval()
     try:
-        x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         with torch.no_grad():
-            error = float((model(x) - sliced(x)).abs().max())
+            reference = model.double()(x)
+            error = float((reference - sliced.double()(x)).abs().max())
+            bound = SLICE_TOLERANCE * max(1.0, float(reference.abs().max()))
     finally:
         masks.detach()
-        model.train(was_training)
-    if error > SLICE_TOLERANCE:
-        raise RuntimeError(f"sliced model differs from the masked model by {error:.3g} (> {SLICE_TOLERANCE})")
+        model.float().train(was_training)
+        sliced.float()
+    if error > bound:
+        raise RuntimeError(f"sliced model differs from the masked model by {error:.3g} (> {bound:.3g})")
     return sliced
 
 

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iters", type=positive_int, default=300, help="outer iterations (default 300)")
     parser.add_argument("--weight-steps", type=positive_int, default=3, help="weight steps per mask step (default 3)")
     parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--lr", type=float, default=0.01, help="weight learning rate")
+    parser.add_argument("--lr", type=float, default=0.001,
+                        help="weight learning rate (default 0.001; the inner problem's weight decay is 1/lambda = 10)")
     parser.add_argument("--mask-lr", type=float, default=100.0,
                         help="soft mask learning rate (default 100: cross-entropy gradients per mask are ~1e-3, "
                         "so a step moves a mask by ~0.1)")

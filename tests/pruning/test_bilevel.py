@@ -1,0 +1,97 @@
+"""The implicit gradient of Eq. 15 against a direct computation of Eq. 13 with a second copy."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from pruning.bilevel import BilevelPruner, BilevelSettings, channel_weights, implicit_term
+from pruning.coupling import analyze
+from pruning.macs import count_cost
+from pruning.masks import ChannelMasks
+from pruning.regularizer import MacsModel, MacsRegularizer
+from tests.pruning.nets import Inverted
+
+LAM = 0.1
+X = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+Y = torch.randint(0, 4, (4, 4, 4), generator=torch.Generator().manual_seed(1))
+
+
+def loss_fn(logits, labels):
+    return F.cross_entropy(logits, labels)
+
+
+@pytest.fixture
+def problem():
+    torch.manual_seed(0)
+    model = Inverted().train()
+    graph = analyze(model, X[:1])
+    masks = ChannelMasks(graph, init=0.75)
+    with torch.no_grad():  # prune a few channels of every group
+        for soft in masks.soft.values():
+            soft[::3] = 0.25
+    masks.attach(model)
+    macs = MacsModel(graph, count_cost(model, (1, 3, 16, 16)).macs)
+    regularizer = MacsRegularizer(macs, 0.7 * macs.full_macs())
+    return model, masks, regularizer
+
+
+def test_equation_15_equals_equation_13_with_a_second_copy(problem):
+    model, masks, regularizer = problem
+    per_channel = channel_weights(model, masks)
+    # Eq. 15: one backward pass of L_m, then lambda * b * (grad_w L_m)^2 per channel.
+    loss = loss_fn(model(X), Y) + regularizer(masks.kept_counts())
+    model.zero_grad()
+    loss.backward()
+    grad_w = {id(p): p.grad.detach().clone() for ps in per_channel.values() for p in ps}
+    ours = implicit_term(masks, per_channel, LAM)
+
+    # Eq. 13 directly: a copy w_b = w * b of the channel weights, the gradient of the plain CE
+    # loss at w_b, times grad_w L_m, summed over each channel's weights.
+    names = {id(p): n for n, p in model.named_parameters()}
+    copies = {}
+    for group, params in per_channel.items():
+        b = masks.binary(group).detach()
+        for p in params:
+            copies[names[id(p)]] = (p.detach() * b.view([-1] + [1] * (p.dim() - 1))).requires_grad_(True)
+    ce = loss_fn(functional_call(model, copies, (X,)), Y)
+    grads_wb = dict(zip(copies, torch.autograd.grad(ce, list(copies.values()))))
+    for group, params in per_channel.items():
+        direct = torch.zeros(masks.soft[str(group)].shape)
+        for p in params:
+            product = grads_wb[names[id(p)]] * grad_w[id(p)]
+            direct += product.reshape(p.shape[0], -1).sum(1)
+        torch.testing.assert_close(ours[group], LAM * direct, rtol=1e-4, atol=1e-10)
+        assert ours[group].abs().sum() > 0
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_mask_step_moves_masks_by_equation_15(problem, implicit):
+    model, masks, regularizer = problem
+    lr = 1e-3
+    pruner = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings(mask_lr=lr, lam=LAM, implicit=implicit))
+    before = {k: v.detach().clone() for k, v in masks.soft.items()}
+    weights_before = [p.detach().clone() for p in model.parameters()]
+    # The expected gradient, computed independently of mask_step.
+    loss = loss_fn(model(X), Y) + regularizer(masks.kept_counts())
+    model.zero_grad()
+    grads = torch.autograd.grad(loss, list(masks.soft.values()), retain_graph=True)
+    loss.backward(inputs=[p for p in model.parameters()])
+    expected = dict(zip(masks.soft.keys(), grads))
+    if implicit:
+        for group, term in implicit_term(masks, channel_weights(model, masks), LAM).items():
+            expected[str(group)] = expected[str(group)] - term
+    torch.manual_seed(0)
+    pruner.mask_step(X, Y)
+    for key, soft in masks.soft.items():
+        torch.testing.assert_close(soft.detach(), (before[key] - lr * expected[key]).clamp(0, 1))
+    for p, q in zip(model.parameters(), weights_before):
+        assert torch.equal(p.detach(), q), "the mask step must not move the weights"
+
+
+def test_weight_step_leaves_masks_alone(problem):
+    model, masks, regularizer = problem
+    pruner = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings())
+    before = {k: v.detach().clone() for k, v in masks.soft.items()}
+    pruner.weight_step(X, Y)
+    assert all(torch.equal(masks.soft[k], before[k]) for k in before)

@@ -1,0 +1,46 @@
+"""The pruning job end to end on small settings: both methods, the checkpoint, and bad input."""
+
+import json
+
+import pytest
+import torch
+
+from edgeprune.errors import EdgepruneError
+from pruning.checkpoint import load_checkpoint
+from pruning.macs import count_cost
+from pruning.prune import PruneConfig, prune
+
+
+def small(out, **overrides) -> PruneConfig:
+    settings = dict(model="topformer-tiny", data="synthetic", out=out, target_gmacs=0.0045, iters=2,
+                    weight_steps=1, batch_size=2, crop_size=(64, 64), input_size=(64, 64), val_images=2,
+                    workers=0, progress_interval_s=0)
+    settings.update(overrides)
+    return PruneConfig(**settings)
+
+
+@pytest.mark.parametrize("method", ["bilevel", "magnitude"])
+def test_prune_writes_a_sliced_checkpoint_at_the_target(tmp_path, method):
+    torch.set_num_threads(1)
+    report = prune(small(tmp_path / method, method=method))
+    out = tmp_path / method
+    assert {"arch.json", "model.pt", "model.onnx", "report.json", "policy.json"} <= {p.name for p in out.iterdir()}
+    assert report["macs"] <= report["target_macs"] and report["target_error"] > -0.02
+    assert report["macs"] < report["macs_before"] and report["params"] < report["params_before"]
+    ckpt = load_checkpoint(out)
+    assert count_cost(ckpt.model, (1, 3, 64, 64)).macs == report["macs"]
+    policy = json.loads((out / "policy.json").read_text())
+    assert policy == ckpt.arch.policy and any(len(g["kept"]) < g["size"] for g in policy["groups"])
+
+
+def test_unreachable_target_and_bad_layers(tmp_path):
+    with pytest.raises(EdgepruneError, match="out of reach"):
+        prune(small(tmp_path / "a", target_gmacs=1e-6))
+    with pytest.raises(EdgepruneError, match="names no module"):
+        prune(small(tmp_path / "b", layers=["tpm.nope"]))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_model_without_prunable_channels(tmp_path):
+    with pytest.raises(EdgepruneError, match="no prunable conv"):
+        prune(small(tmp_path / "c", model="tests.pruning.prunable_nothing:build", target_gmacs=1e-4))
