@@ -62,3 +62,15 @@ def test_train_then_export_from_the_command_line(cli, tmp_path):
 def test_bad_numbers_are_usage_errors(cli, value, tmp_path):
     result = cli("train", "--model", "topformer-tiny", "--iters", value, "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "positive integer" in result.stderr
+
+
+def test_prune_from_the_command_line(cli, tmp_path):
+    common = ["prune", "--model", "topformer-tiny", "--iters", "1", "--weight-steps", "1", "--batch-size", "2",
+              "--crop-size", "64", "--input-size", "64", "--val-images", "2", "--workers", "0"]
+    result = cli(*common, "--target-gmacs", "0.0045", "--out", str(tmp_path / "p"))
+    assert result.returncode == 0, result.stderr
+    assert "GMACs (target 0.004" in result.stdout and (tmp_path / "p" / "policy.json").is_file()
+    assert_one_line_error(cli(*common, "--target-gmacs", "0.000001", "--out", str(tmp_path / "q")), "out of reach")
+    assert_one_line_error(cli(*common, "--target-gmacs", "0.004", "--layers", "tpm.nope", "--out", str(tmp_path / "r")),
+                          "tpm.nope")
+    assert not (tmp_path / "q").exists() and not (tmp_path / "r").exists()
