@@ -27,7 +27,7 @@ from pruning.regularizer import MacsRegularizer
 
 @dataclass
 class BilevelSettings:
-    weight_lr: float = 0.001
+    weight_lr: float = 1e-4
     mask_lr: float = 100.0
     lam: float = 0.1
     weight_steps: int = 3
@@ -121,11 +121,13 @@ class BilevelPruner:
         with torch.no_grad():
             # Keeping s in [0, 1] leaves every channel within one step's reach of the threshold,
             # so a pruned channel can always recover.
-            for soft in self.masks.soft.values():
+            for key, soft in self.masks.soft.items():
                 soft.clamp_(0.0, 1.0)
-                # A group with no channel left would cut the network in two: keep its best one.
-                if not bool((soft > self.masks.tau).any()):
-                    soft[soft.argmax()] = min(1.0, self.masks.tau + 0.05)
+                # A group below its floor (one channel at least: none would cut the network in
+                # two) gets its best masks lifted just over the threshold.
+                floor = self.regularizer.macs_model.floor(int(key))
+                best = torch.argsort(soft, descending=True)[:floor]
+                soft[best] = soft[best].clamp_min(self.masks.tau + 0.05)
         self.model.zero_grad(set_to_none=True)
         return {"ce": float(ce.detach()), "reg": float(reg.detach())}
 

@@ -52,12 +52,13 @@ class PruneConfig:
     iters: int = 300
     weight_steps: int = 3
     batch_size: int = 8
-    lr: float = 0.001
+    lr: float = 1e-4
     mask_lr: float = 100.0
     beta: float = 0.01
     lam: float = 0.1
     implicit: bool = True
     layers: list[str] | None = None
+    min_keep: float = 0.2
     crop_size: tuple[int, int] | None = None
     input_size: tuple[int, int] | None = None
     val_images: int | None = None
@@ -85,7 +86,7 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
     if not any(g.prunable for g in graph.groups):
         raise EdgepruneError(f"model {model_name}: no prunable conv channels (with the given --layers)")
     before = count_cost(model, tuple(input_shape))
-    macs_model = MacsModel(graph, before.macs)
+    macs_model = MacsModel(graph, before.macs, cfg.min_keep)
     target = cfg.target_gmacs * 1e9
     macs_model.check_target(target)
 
@@ -129,7 +130,8 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
         "seconds": seconds,
         "history": cfg.history,
         "settings": {"beta": cfg.beta, "lam": cfg.lam, "lr": cfg.lr, "mask_lr": cfg.mask_lr,
-                     "batch_size": cfg.batch_size, "seed": cfg.seed, "layers": cfg.layers},
+                     "batch_size": cfg.batch_size, "seed": cfg.seed, "layers": cfg.layers,
+                     "min_keep": cfg.min_keep},
         "versions": {"edgeprune": edgeprune.__version__, "torch": torch.__version__},
     }
     arch = ArchInfo(

@@ -22,6 +22,8 @@ toward the target; ``pruning.fit_target`` settles the last few channels.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from edgeprune.errors import EdgepruneError
@@ -31,8 +33,12 @@ from pruning.coupling import ChannelGraph
 class MacsModel:
     """MACs of a model as a function of the kept channel count of each prunable group."""
 
-    def __init__(self, graph: ChannelGraph, total_macs: int) -> None:
+    def __init__(self, graph: ChannelGraph, total_macs: int, min_keep: float = 0.0) -> None:
+        """``min_keep``: the smallest fraction of each group's channels pruning may leave (at least one)."""
+        if not 0.0 <= min_keep <= 1.0:
+            raise EdgepruneError(f"--min-keep must be between 0 and 1, got {min_keep}")
         self.graph = graph
+        self.min_keep = min_keep
         self.sizes = {g.index: g.size for g in graph.groups}
         self.prunable = {g.index for g in graph.groups if g.prunable}
         self.fixed_macs = 0
@@ -62,9 +68,13 @@ class MacsModel:
     def full_macs(self) -> int:
         return int(self.macs({}))
 
+    def floor(self, group: int) -> int:
+        """The fewest channels group ``group`` may keep."""
+        return max(1, math.ceil(self.min_keep * self.sizes[group]))
+
     def min_macs(self) -> int:
-        """The fewest MACs pruning can reach: one channel left in every prunable group."""
-        return int(self.macs({g: 1.0 for g in self.prunable}))
+        """The fewest MACs pruning can reach: every prunable group at its floor."""
+        return int(self.macs({g: float(self.floor(g)) for g in self.prunable}))
 
     def check_target(self, target: float, source: str = "--target-gmacs") -> None:
         low, high = self.min_macs(), self.full_macs()
