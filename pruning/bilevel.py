@@ -28,7 +28,8 @@ from pruning.regularizer import MacsRegularizer
 @dataclass
 class BilevelSettings:
     weight_lr: float = 1e-4
-    mask_lr: float = 100.0
+    mask_lr: float = 2.0
+    mask_momentum: float = 0.9
     lam: float = 0.1
     weight_steps: int = 3
     momentum: float = 0.9
@@ -85,7 +86,9 @@ class BilevelPruner:
         self.weight_optimizer = torch.optim.SGD(
             model.parameters(), lr=settings.weight_lr, momentum=settings.momentum
         )
-        self.mask_optimizer = torch.optim.SGD(masks.parameters(), lr=settings.mask_lr)
+        # Momentum averages the cross-entropy part of the mask gradient over ~10 steps, whose
+        # step-to-step noise is otherwise as large as its signal.
+        self.mask_optimizer = torch.optim.SGD(masks.parameters(), lr=settings.mask_lr, momentum=settings.mask_momentum)
 
     def set_lr(self, weight_lr: float, mask_lr: float) -> None:
         for group in self.weight_optimizer.param_groups:
@@ -119,8 +122,8 @@ class BilevelPruner:
                 self.masks.soft[str(group)].grad -= term
         self.mask_optimizer.step()
         with torch.no_grad():
-            # Keeping s in [0, 1] leaves every channel within one step's reach of the threshold,
-            # so a pruned channel can always recover.
+            # Keeping s in [0, 1] keeps every pruned channel within 0.5 of the threshold, so it
+            # can recover as soon as its gradient turns, however long it has been off.
             for key, soft in self.masks.soft.items():
                 soft.clamp_(0.0, 1.0)
                 # A group below its floor (one channel at least: none would cut the network in

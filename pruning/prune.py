@@ -5,7 +5,8 @@ alternating weight / mask steps with the implicit gradient of Eq. 15 (``implicit
 the paper's ablation). ``magnitude`` is the L1 filter-norm baseline, fine-tuned for the same
 number of weight updates. Both end with the same greedy fit to the target (at most one
 channel's MACs under it), a physical slice, a check that the sliced model computes what
-the masked one does, and the checkpoint directory with the pruning policy in ``arch.json``.
+the masked one does, a re-estimate of the BatchNorm statistics (``pruning.batchnorm``; no
+weight changes), and the checkpoint directory with the pruning policy in ``arch.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import edgeprune
 from edgeprune.errors import EdgepruneError
 from edgeprune.fileio import write_json
 from edgeprune.progress import Progress
+from pruning.batchnorm import recalibrate_batchnorm
 from pruning.bilevel import BilevelPruner, BilevelSettings
 from pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
 from pruning.coupling import ChannelGraph, analyze, check_layer_names, default_prunable
@@ -53,12 +55,13 @@ class PruneConfig:
     weight_steps: int = 3
     batch_size: int = 8
     lr: float = 1e-4
-    mask_lr: float = 100.0
+    mask_lr: float = 2.0
     beta: float = 0.01
     lam: float = 0.1
     implicit: bool = True
     layers: list[str] | None = None
     min_keep: float = 0.2
+    bn_batches: int = 25
     crop_size: tuple[int, int] | None = None
     input_size: tuple[int, int] | None = None
     val_images: int | None = None
@@ -103,6 +106,7 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
         _fine_tune(cfg, sliced, train_set, info.ignore_index)
     else:
         raise EdgepruneError(f"unknown --method {cfg.method!r} (bilevel or magnitude)")
+    recalibrated = recalibrate_batchnorm(sliced, _images(cfg, train_set, cfg.bn_batches))
     seconds = time.monotonic() - started
 
     matrix = evaluate(sliced, val_set, info.num_classes, info.ignore_index, limit=cfg.val_images)
@@ -126,6 +130,7 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
         "iterations": cfg.iters,
         "weight_steps": cfg.weight_steps,
         "channels_flipped_by_fit": flipped,
+        "bn_recalibration_batches": recalibrated,
         "groups": {str(g): [int(k.sum()), int(k.numel())] for g, k in keep.items()},
         "seconds": seconds,
         "history": cfg.history,
@@ -240,6 +245,13 @@ def _slice_checked(model: nn.Module, graph: ChannelGraph, keep: dict[int, torch.
     if error > bound:
         raise RuntimeError(f"sliced model differs from the masked model by {error:.3g} (> {bound:.3g})")
     return sliced
+
+
+def _images(cfg: PruneConfig, train_set, batches: int):
+    """Training image batches, in an order of their own."""
+    plan = BatchPlan(len(train_set), cfg.batch_size, 1, 0, cfg.seed + 1)  # another permutation
+    for images, _ in train_loader(train_set, plan, 0, batches, cfg.workers):
+        yield images
 
 
 def _fine_tune(cfg: PruneConfig, model: nn.Module, train_set, ignore_index: int) -> None:

@@ -28,9 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=1e-4,
                         help="weight learning rate (default 1e-4, the paper's 1.2e-4 for ADE20K: the inner "
                         "problem's weight decay is 1/lambda = 10, so lr * 10 is the shrink per step)")
-    parser.add_argument("--mask-lr", type=float, default=100.0,
-                        help="soft mask learning rate (default 100: cross-entropy gradients per mask are ~1e-3, "
-                        "so a step moves a mask by ~0.1)")
+    parser.add_argument("--mask-lr", type=float, default=2.0, help="soft mask learning rate (default 2, momentum 0.9)")
     parser.add_argument("--beta", type=float, default=0.01, help="MACs regularizer weight (default 0.01)")
     parser.add_argument("--lam", type=float, default=0.1, help="lambda of Eq. 7/15 (default 0.1)")
     parser.add_argument("--layers", nargs="+", help="prune only these modules (qualified names or prefixes)")

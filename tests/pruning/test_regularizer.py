@@ -52,13 +52,16 @@ def test_gradient_of_macs_is_each_channels_cost():
         assert torch.allclose(masks.soft[str(g)].grad, torch.full_like(masks.soft[str(g)], cost))
 
 
-def test_regularizer_is_relative_and_targets_must_be_reachable():
+def test_regularizer_is_in_channel_units_and_targets_must_be_reachable():
     model = Inverted().eval()
     graph = analyze(model, torch.zeros(SHAPE))
     macs = MacsModel(graph, count_cost(model, SHAPE).macs)
     full = macs.full_macs()
     reg = MacsRegularizer(macs, full / 2, beta=0.01)
-    assert float(reg({})) == pytest.approx(0.01 * 1.0)
+    channels = sum(g.size for g in graph.groups if g.prunable)
+    mean_cost = full / channels
+    # (MACs - C)^2 / (C * m) with MACs = 2C: C / m
+    assert float(reg({})) == pytest.approx(0.01 * (full / 2) / mean_cost)
     with pytest.raises(EdgepruneError, match="out of reach"):
         MacsRegularizer(macs, macs.min_macs() * 0.5)
     with pytest.raises(EdgepruneError, match="out of reach"):
