@@ -4,6 +4,8 @@
                                          [--json benchmarks/results/compiler_vs_ort.json]
 
 Each model (seeded random weights; latency does not depend on them) is saved as a checkpoint,
+``topformer-pruned`` being the TopFormer supernet channel-pruned to half its MACs (L1 magnitude
+fitted to the target, then sliced: the shape a bi-level run produces, without its training),
 compiled with the default schedules (no tuning), and exported to ONNX. The three engines run
 the same input with the same thread count, alternately: every round runs each engine once to
 warm up (absorbing the previous engine's spinning threads) and then ``--runs`` timed times;
@@ -37,20 +39,44 @@ from compiler.threads import set_num_threads
 from edgeprune.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
-FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "deeplabv3plus-mbv2": (512, 1024)}
-QUICK_SIZES = {"topformer-tiny": (256, 256), "topformer-base": (256, 256), "deeplabv3plus-mbv2": (256, 512)}
+FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "topformer-pruned": (512, 512),
+              "deeplabv3plus-mbv2": (512, 1024)}
+QUICK_SIZES = {name: (h // 2, w // 2) for name, (h, w) in FULL_SIZES.items()}
+PRUNED = {"topformer-pruned": ("topformer-supernet", 0.5)}  # name -> (unpruned model, fraction of its MACs)
 CONV_OPS = ("conv2d_1x1", "conv2d", "depthwise_conv2d")
+
+
+def magnitude_pruned(model: torch.nn.Module, name: str, shape: tuple[int, ...], fraction: float):
+    """``model`` sliced to ``fraction`` of its MACs by L1 magnitude; returns it and its policy."""
+    from pruning.coupling import analyze, default_prunable
+    from pruning.fit_target import fit_to_target
+    from pruning.macs import count_cost
+    from pruning.magnitude import l1_scores
+    from pruning.regularizer import MacsModel
+    from pruning.slicing import policy_to_json, slice_model
+
+    graph = analyze(model, torch.zeros(shape), default_prunable(name))
+    macs = MacsModel(graph, count_cost(model, shape).macs)
+    scores = l1_scores(model, graph)
+    whole = {g: torch.ones_like(s, dtype=torch.bool) for g, s in scores.items()}
+    keep = fit_to_target(scores, whole, macs, fraction * macs.full_macs())
+    kept = {g: torch.nonzero(k).flatten() for g, k in keep.items()}
+    return slice_model(model, graph, kept).eval(), policy_to_json(graph, kept)
 
 
 def save_model(name: str, hw: tuple[int, int], out: Path) -> Path:
     from pruning.checkpoint import ArchInfo, save_checkpoint
     from pruning.models import build_model
 
+    base, fraction = PRUNED.get(name, (name, None))
     torch.manual_seed(0)
-    model = build_model(name).eval()
+    model = build_model(base).eval()
+    policy = None
+    if fraction is not None:
+        model, policy = magnitude_pruned(model, base, (1, 3, *hw), fraction)
     arch = ArchInfo(
-        model=name, num_classes=model.edgeprune_config.get("num_classes") or 1,
-        input_shape=[1, 3, *hw], mean=[0.0] * 3, std=[1.0] * 3,
+        model=base, num_classes=model.edgeprune_config.get("num_classes") or 1,
+        input_shape=[1, 3, *hw], mean=[0.0] * 3, std=[1.0] * 3, config=model.edgeprune_config, policy=policy,
     )
     return save_checkpoint(out, model, arch, {})
 
