@@ -140,25 +140,48 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_t
     """
     anchor_name = sch.get(anchor).name_hint
     while True:
-        consumers = sch.get_consumers(anchor)
-        if not consumers:
+        if not sch.get_consumers(anchor):
             return None
-        inlined = False
-        for block in _downstream(sch, anchor):
-            if sch.get(block).name_hint == anchor_name or is_output(sch, block):
-                continue
-            try:
-                sch.compute_inline(block)
-                inlined = True
-                break
-            except s_tir.schedule.ScheduleError:
-                continue
-        if not inlined:
+        candidates = [b for b in _downstream(sch, anchor) if sch.get(b).name_hint != anchor_name and not is_output(sch, b)]
+        if not any(_try_inline(sch, b) for b in candidates + _side_inputs(sch, anchor)):
             break
     rest = _downstream(sch, anchor)
     if len(rest) != 1 or not is_output(sch, rest[0]):
         raise NotApplicable(f"epilogue of {anchor_name} does not reduce to one output block")
     return rest[0]
+
+
+def _try_inline(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    try:
+        sch.compute_inline(block)
+    except s_tir.schedule.ScheduleError:
+        return False
+    return True
+
+
+def _side_inputs(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+    """Blocks that feed the epilogue without depending on the anchor.
+
+    TopFormer's injection module fuses ``conv1x1(local) * resize(gate) + resize(global)``: the
+    two resizes are side inputs of the epilogue. Until they are inlined into it, the epilogue
+    cannot be moved under the conv's tile loops (its producers must all be there).
+    """
+    downstream = {sch.get(b).name_hint for b in _downstream(sch, anchor)}
+    upstream: set[str] = set()
+    frontier = [anchor]
+    while frontier:
+        block = frontier.pop()
+        name = sch.get(block).name_hint
+        if name not in upstream:
+            upstream.add(name)
+            frontier.extend(sch.get_producers(block))
+    found = []
+    for block in _downstream(sch, anchor):
+        for producer in sch.get_producers(block):
+            name = sch.get(producer).name_hint
+            if name not in downstream and name not in upstream and name not in {sch.get(f).name_hint for f in found}:
+                found.append(producer)
+    return found
 
 
 def _downstream(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:

@@ -53,3 +53,17 @@ def test_builtin_model_matches_pytorch_and_onnxruntime(tmp_path, name):
         error = float(np.abs(art(x) - expected).max())
         ort_error, torch_error = float32_errors(ckpt, x, expected)
         assert error <= max(1e-4, 1.5 * max(ort_error, torch_error)), (error, ort_error, torch_error)
+
+
+def test_conv_with_resized_side_inputs_keeps_its_conv_schedule(tmp_path):
+    """Regression: at 64x64 TopFormer's head fuses resizes of the coarse features into a conv's
+    epilogue as side inputs, and the conv1x1 rule gave up on them (generic schedule, ~10x slower)."""
+    shape = [1, 3, 64, 64]
+    ckpt = make_checkpoint(tmp_path / "ckpt", "topformer-tiny", shape)
+    out = compiler.compile(ckpt, out=tmp_path / "art")
+    schedules = json.loads((out / META_FILE).read_text())["schedules"]
+    injected = [s for s in schedules if "conv2d" in s["func"] and "resize2d" in s["func"]]
+    assert injected, [s["func"] for s in schedules]
+    assert {s["rule"] for s in injected} == {"conv1x1"}, injected
+    x = sample_input(shape)
+    assert float(np.abs(compiler.load_artifact(out)(x) - reference(ckpt, x)).max()) < 1e-4
