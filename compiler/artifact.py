@@ -6,7 +6,10 @@
       model.so    the Relax VM executable with its kernels and weights (``export_library``)
       meta.json   format/version, target, device class, input/output specs, source hash,
                   edgeprune and TVM versions, whether tuned configs were used, and the rule,
-                  workload and config of every kernel
+                  workload and config of every kernel; for Android targets the linker used
+                  (``device.android``), for GPU targets the kernel files; with ``--sparse``
+                  each candidate conv's measured sparse/dense times and the choice
+      kernels/    GPU targets only: what ``edgeprune check`` runs (``compiler.gpu_artifact``)
 
 The directory is built under a hidden sibling name and renamed into place, so ``ART`` is
 either the previous complete artifact or the new complete one.
@@ -50,6 +53,9 @@ class ArtifactMeta:
     tuned: bool
     schedules: list[dict[str, Any]] = field(default_factory=list)
     compile_seconds: float = 0.0
+    linker: dict[str, Any] | None = None  # how an Android library was linked
+    opencl: dict[str, Any] | None = None  # the kernel files of a GPU artifact
+    sparse: list[dict[str, Any]] | None = None  # per candidate conv: sparse or dense, as measured
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +72,9 @@ class ArtifactMeta:
             "tvm_version": self.tvm_version,
             "tuned": self.tuned,
             "compile_seconds": round(self.compile_seconds, 3),
+            **({"linker": self.linker} if self.linker else {}),
+            **({"opencl": self.opencl} if self.opencl else {}),
+            **({"sparse": self.sparse} if self.sparse is not None else {}),
             "schedules": self.schedules,
         }
 
@@ -91,6 +100,9 @@ class ArtifactMeta:
                 tuned=obj["tuned"],
                 schedules=obj.get("schedules", []),
                 compile_seconds=obj.get("compile_seconds", 0.0),
+                linker=obj.get("linker"),
+                opencl=obj.get("opencl"),
+                sparse=obj.get("sparse"),
             )
         except (KeyError, TypeError) as exc:
             raise EdgepruneError(f"{path}: malformed meta.json (field {exc})") from exc
@@ -137,12 +149,24 @@ def read_meta(path: str | os.PathLike[str]) -> ArtifactMeta:
 
 
 class Artifact:
-    """A loaded artifact: call it on numpy arrays, or time it."""
+    """A loaded artifact: call it on numpy arrays, or time it.
 
-    def __init__(self, path: Path, meta: ArtifactMeta, vm: Any) -> None:
+    ``device`` is the TVM device the VM runs on: this CPU by default, or a remote device of an
+    RPC session (``device.runners.rpc``), where inputs are uploaded and only results come back.
+    """
+
+    def __init__(self, path: Path, meta: ArtifactMeta, vm: Any, device: Any = None) -> None:
+        import tvm
+
         self.path = path
         self.meta = meta
         self._vm = vm
+        self.device = tvm.cpu() if device is None else device
+
+    @property
+    def vm(self) -> Any:
+        """The Relax VirtualMachine, for instrumentation (``device.profile`` times each kernel)."""
+        return self._vm
 
     @property
     def inputs(self) -> list[TensorSpec]:
@@ -165,7 +189,7 @@ class Artifact:
                     f"{self.path}: input {spec.name!r} must be {spec.dtype} of shape {list(spec.shape)}, "
                     f"got {array.dtype} of shape {list(array.shape)}"
                 )
-            tensors.append(tvm.runtime.tensor(np.ascontiguousarray(array)))
+            tensors.append(tvm.runtime.tensor(np.ascontiguousarray(array), device=self.device))
         return tensors
 
     def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -178,13 +202,28 @@ class Artifact:
     def time(self, number: int = 10, repeat: int = 5, inputs: tuple[np.ndarray, ...] | None = None) -> list[float]:
         """Milliseconds per run, one value per repeat (each the mean of ``number`` runs).
 
-        ``inputs`` default to zeros of the input specs; latency does not depend on values.
+        ``inputs`` default to zeros of the input specs; latency does not depend on values. TVM's
+        timer makes one untimed call first, so the cold first run is ``first_run_ms``.
         """
-        import tvm
+        timer = self._vm.time_evaluator(self._bind(inputs), self.device, number=number, repeat=repeat, min_repeat_ms=0)
+        return [t * 1e3 for t in timer().results]
 
+    def first_run_ms(self, inputs: tuple[np.ndarray, ...] | None = None) -> float:
+        """Wall time of one call as this process sees it (over RPC: plus one round trip)."""
+        import time
+
+        function = self._vm[self._bind(inputs)]
+        start = time.perf_counter()
+        function()
+        self.device.sync()
+        return (time.perf_counter() - start) * 1e3
+
+    def _bind(self, inputs: tuple[np.ndarray, ...] | None) -> str:
+        """Save ``main`` bound to the inputs (zeros by default) and returning nothing, so no
+        output travels per run (nor a tuple of them, which TVM warns a timer over RPC may not return)."""
         arrays = inputs or tuple(np.zeros(s.shape, dtype=s.dtype) for s in self.inputs)
-        timer = self._vm.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat, min_repeat_ms=0)
-        return [t * 1e3 for t in timer(*self._tensors(arrays)).results]
+        self._vm.save_function("main", "edgeprune_timed_main", *self._tensors(arrays), include_return=False)
+        return "edgeprune_timed_main"
 
 
 def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) -> Artifact:

@@ -3,6 +3,9 @@
 import (``frontend``) -> graph passes: BN folding (``passes``) -> LegalizeOps + FuseOps/FuseTIR
 -> one schedule per PrimFunc (``schedules``) -> Relax lowering (dataflow to VM code, memory
 planning) and TIR codegen -> ``model.so`` + ``meta.json`` (``artifact``).
+
+GPU (OpenCL) targets take ``gpu_build`` instead of the CPU schedules; libraries for Android
+(``aarch64-linux-android`` code) are linked by ``device.android``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from compiler.frontend import ImportedModel, import_model
 from compiler.passes import FuseEpilogue, graph_passes
 from compiler.schedules.base import Config
 from compiler.schedules.registry import ScheduledFunc, schedule_module
+from compiler.sparse.select import SparseOption, sparsify
 from compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.errors import EdgepruneError
 from edgeprune.fileio import write_json
 
 
@@ -41,10 +46,17 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
 
 
 def build(
-    imported: ImportedModel, target: tvm.target.Target, tuning_configs: dict[str, Config] | None = None
+    imported: ImportedModel, target: tvm.target.Target, tuning_configs: dict[str, Config] | None = None,
+    sparse: SparseOption | None = None,
 ) -> tuple[relax.Executable, list[ScheduledFunc]]:
-    """Compile ``imported`` for ``target``; returns the executable and how each kernel was scheduled."""
+    """Compile ``imported`` for ``target``; returns the executable and how each kernel was scheduled.
+
+    With ``sparse``, convs with enough zero weights get the grouped sparse kernel where it
+    measures faster (``compiler.sparse.select``); ``sparse.choices`` records each decision.
+    """
     mod = fuse(imported, target)
+    if sparse is not None:
+        mod, sparse.choices = sparsify(mod, target, sparse.min_zero, tuning_configs, sparse.force)
     mod, records = schedule_module(mod, hardware_of(target), tuning_configs)
     with target:
         executable = tvm.compile(mod, target, relax_pipeline=lowering(target))
@@ -58,22 +70,43 @@ def compile(  # noqa: A001 - the verb users know
     *,
     out: str | os.PathLike[str],
     input_shape: Sequence[int] | None = None,
+    targets_file: str | os.PathLike[str] | None = None,
+    sparse: float | None = None,
+    gpu_rules: Sequence[object] | None = None,
 ) -> Path:
     """Compile a checkpoint directory or ONNX file into the artifact directory ``out``.
 
     ``tuning_configs`` maps workload keys to schedule configs (from a tuner); workloads not in
     it get their rule's default. ``input_shape`` overrides the source's static input shape.
+    ``target`` is a name of ``device.targets`` (user targets from ``targets_file`` too);
+    ``gpu_rules`` replace ``gpu_build.gpu_rules()`` for GPU targets.
+    ``sparse`` (a fraction of zero weights; CPU targets) lets convs at least that sparse take
+    the grouped sparse kernel where it measures faster; ``meta.json`` records each choice.
     """
     import edgeprune
+    from compiler.gpu_artifact import write_kernel_files
+    from compiler.gpu_build import build_gpu
+    from device import android
+    from device.targets import device_type, triple
 
     started = time.perf_counter()
-    target_spec = resolve_target(target)
+    target_spec = resolve_target(target, targets_file)
     tvm_target = make_target(target_spec)
+    gpu = device_type(target_spec) != "cpu"
+    if tuning_configs and gpu:
+        raise EdgepruneError(f"target {target!r} is a GPU: tuning configs apply to the CPU schedules only")
+    if sparse is not None and (gpu or not 0.0 < sparse <= 1.0):
+        raise EdgepruneError(f"--sparse {sparse}: sparse kernels need a CPU target and a zero fraction in (0, 1]")
+    sparse_option = SparseOption(sparse) if sparse is not None else None
     imported = import_model(src, input_shape)
-    executable, records = build(imported, tvm_target, tuning_configs)
+    gpu_build = build_gpu(imported, tvm_target, gpu_rules) if gpu else None
+    if gpu_build is not None:
+        executable, records = gpu_build.executable, gpu_build.records
+    else:
+        executable, records = build(imported, tvm_target, tuning_configs, sparse_option)
     meta = ArtifactMeta(
         target=target_spec,
-        device="host",
+        device=target,
         inputs=imported.inputs,
         outputs=imported.outputs,
         source=str(Path(src).resolve()),
@@ -83,10 +116,16 @@ def compile(  # noqa: A001 - the verb users know
         tvm_version=tvm.__version__,
         tuned=any(r.tuned for r in records),
         schedules=[r.to_json() for r in records],
+        sparse=[c.to_json() for c in sparse_option.choices] if sparse_option else None,
     )
 
     def fill(staging: Path) -> None:
-        executable.export_library(str(staging / LIB_FILE))
+        if triple(target_spec).endswith("android"):
+            meta.linker = android.export_library(executable, staging / LIB_FILE).to_json()
+        else:
+            executable.export_library(str(staging / LIB_FILE))
+        if gpu_build is not None:
+            meta.opencl = write_kernel_files(staging, gpu_build)
         meta.compile_seconds = time.perf_counter() - started
         write_json(staging / META_FILE, meta.to_json())
 

@@ -10,10 +10,6 @@ from typing import Any
 import tvm
 from tvm.target import codegen
 
-from edgeprune.errors import EdgepruneError
-
-TARGETS = ("host",)
-
 
 @dataclass(frozen=True)
 class Hardware:
@@ -41,11 +37,19 @@ def host_target_dict() -> dict[str, Any]:
     }
 
 
-def resolve_target(name: str) -> dict[str, Any]:
-    """The target dict for a target name given on the command line."""
-    if name == "host":
-        return host_target_dict()
-    raise EdgepruneError(f"unknown target {name!r}: this edgeprune compiles for {', '.join(TARGETS)}")
+def resolve_target(name: str, targets_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The TVM target dict of a target name given on the command line.
+
+    The names live in ``device.targets`` (the registry of device classes, with their limits
+    and the user's targets files), because a target names a device, and devices are the
+    device package's business. The compiler needs only name -> TVM dict from it (and, in
+    ``build.compile``, the Android linker of ``device.android``): data and a toolchain, no
+    runner. It is imported here rather than at module level because ``device.targets`` takes
+    the host CPU's dict (what LLVM detects: a compiler fact) from this module.
+    """
+    from device.targets import get_target
+
+    return dict(get_target(name, targets_file).tvm)
 
 
 def make_target(spec: dict[str, Any]) -> tvm.target.Target:

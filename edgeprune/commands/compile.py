@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -18,12 +17,31 @@ def input_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def sparse_fraction(text: str) -> float:
+    """``auto`` (convs with at least half their weights zero) or a fraction in (0, 1]."""
+    if text == "auto":
+        return 0.5
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a fraction of zero weights, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"the fraction of zero weights must be in (0, 1], got {text!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("compile", help="compile a checkpoint or ONNX model with TVM")
     parser.add_argument("src", type=Path, help="checkpoint directory or ONNX file")
-    parser.add_argument("--target", default="host", help="compilation target (default: host)")
+    parser.add_argument("--target", default="host", help="compilation target, see 'edgeprune targets' (default: host)")
+    parser.add_argument("--targets-file", type=Path, help="TOML or JSON file of extra targets (also: $EDGEPRUNE_TARGETS)")
     parser.add_argument("--input-shape", type=input_shape, help="static input shape N,C,H,W (default: the source's)")
-    parser.add_argument("--tuning", type=Path, help="JSON file mapping workload keys to schedule configs")
+    parser.add_argument("--tuning-log", type=Path,
+                        help="tuning log from 'edgeprune tune': each workload's best record is used, defaults elsewhere")
+    parser.add_argument("--device", help="use only tuning records measured on this device (local or rpc://HOST:PORT/KEY)")
+    parser.add_argument("--sparse", type=sparse_fraction, metavar="auto|FRACTION",
+                        help="convs with at least this fraction of zero weights (auto: 0.5) get the grouped "
+                             "column-sparse kernel where it measures faster here; meta.json records each choice")
     parser.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     parser.set_defaults(run=run)
 
@@ -34,19 +52,32 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.errors import EdgepruneError
 
     configs = None
-    if args.tuning is not None:
-        try:
-            configs = json.loads(args.tuning.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EdgepruneError(f"{args.tuning}: cannot read tuning configs ({exc})") from exc
-        if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
-            raise EdgepruneError(f"{args.tuning}: expected a JSON object of workload key -> config object")
-    out = compile(args.src, target=args.target, tuning_configs=configs, out=args.out, input_shape=args.input_shape)
+    if args.tuning_log is not None:
+        from compiler.target import resolve_target
+        from compiler.tuner.log import tuning_configs
+        from compiler.tuner.measure import device_key_of
+
+        device_key = device_key_of(args.device) if args.device else None
+        configs = tuning_configs(args.tuning_log, resolve_target(args.target, args.targets_file), device_key)
+        if not configs:
+            print(f"{args.tuning_log}: no record for target {args.target!r}"
+                  f"{f' on {device_key!r}' if device_key else ''}; compiling with default schedules")
+    elif args.device:
+        raise EdgepruneError("--device selects tuning records; it needs --tuning-log")
+    out = compile(args.src, target=args.target, tuning_configs=configs, out=args.out, input_shape=args.input_shape,
+                  targets_file=args.targets_file, sparse=args.sparse)
     meta = read_meta(out)
     rules: dict[str, int] = {}
     for record in meta.schedules:
         rules[record["rule"]] = rules.get(record["rule"], 0) + 1
     shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in meta.inputs)
     per_rule = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
-    print(f"wrote {out} ({shapes}; {len(meta.schedules)} kernels: {per_rule}; {meta.compile_seconds:.1f} s)")
+    tuned = sum(1 for record in meta.schedules if record["tuned"])
+    tuned_note = f"; {tuned} tuned from {args.tuning_log}" if args.tuning_log is not None else ""
+    sparse_note = ""
+    if meta.sparse is not None:
+        chosen = sum(1 for c in meta.sparse if c["chosen"] == "sparse")
+        sparse_note = f"; {chosen} of {len(meta.sparse)} sparse-enough convs run sparse"
+    print(f"wrote {out} ({shapes}; {len(meta.schedules)} kernels: {per_rule}{tuned_note}{sparse_note}; "
+          f"{meta.compile_seconds:.1f} s)")
     return 0
