@@ -1,12 +1,21 @@
-"""Runners: where an artifact is timed. ``--device local`` here; ``rpc://`` phones come next."""
+"""Runners: where an artifact is timed. ``--device local`` (this CPU) or ``rpc://HOST:PORT/KEY``
+(a device of the farm behind a TVM RPC tracker); both return the same ``Measurement``."""
 
 from __future__ import annotations
 
+from device.runners.base import Measurement, MeasurementFailed, MeasurementInterrupted, Runner
 from device.runners.local import LocalRunner
+from device.runners.rpc import RPCRunner
+from device.runners.tracker import TrackerAddress
 from edgeprune.errors import EdgepruneError
 
+__all__ = ["LocalRunner", "Measurement", "MeasurementFailed", "MeasurementInterrupted", "RPCRunner", "Runner", "runner_for"]
 
-def runner_for(device: str) -> LocalRunner:
+
+def runner_for(device: str, timeout_s: float = 60.0, priority: int = 1) -> Runner:
+    """The runner of a ``--device`` value; ``timeout_s`` and ``priority`` apply to RPC devices."""
     if device == "local":
         return LocalRunner()
-    raise EdgepruneError(f"--device {device!r}: unknown device (this edgeprune measures 'local'; rpc:// comes with the device farm)")
+    if device.startswith("rpc://"):
+        return RPCRunner(TrackerAddress.parse(device), timeout_s=timeout_s, priority=priority)
+    raise EdgepruneError(f"--device {device!r}: unknown device (expected local or rpc://HOST:PORT/KEY)")

@@ -1,63 +1,49 @@
-"""Time an artifact on this machine's CPU with TVM's ``time_evaluator``."""
+"""``--device local``: the artifact on this machine's CPU, in this process."""
 
 from __future__ import annotations
 
-import hashlib
 import platform
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.stats import LatencyStats, summarize
+import numpy as np
+
+from device.runners.base import Runner
 
 
 @dataclass
-class Measurement:
-    stats: LatencyStats
-    device: str
-    target: dict[str, Any]
-    artifact_sha256: str
+class LocalModel:
+    """A host artifact loaded here (``compiler.artifact.Artifact``) with its thread count."""
+
+    artifact: Any
     threads: int
-    measured_at: str
+    device: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {**self.stats.to_json(), "device": self.device, "target": self.target,
-                "artifact_sha256": self.artifact_sha256, "threads": self.threads, "time": self.measured_at}
+    @property
+    def target(self) -> dict[str, Any]:
+        return self.artifact.meta.target
 
+    def first_run(self) -> float:
+        return self.artifact.first_run_ms()
 
-def artifact_sha256(path: Path) -> str:
-    """Checksum of the artifact's library and meta.json, so any rebuild changes it."""
-    digest = hashlib.sha256()
-    for name in ("meta.json", "model.so"):
-        file = path / name
-        if file.is_file():
-            digest.update(name.encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
+    def time(self, number: int, repeat: int) -> list[float]:
+        return self.artifact.time(number=number, repeat=repeat)
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        return self.artifact(*arrays)
 
 
-class LocalRunner:
-    """Warm-up runs, then ``runs`` individually timed runs (each the mean of ``number`` calls)."""
-
+class LocalRunner(Runner):
     name = "local"
 
-    def measure(self, path: str | Path, runs: int = 50, warmup: int = 5, number: int = 1,
-                threads: int | None = None) -> Measurement:
+    @contextmanager
+    def open(self, path: Path, threads: int | None = None) -> Iterator[LocalModel]:
         from compiler.artifact import load_artifact
         from compiler.threads import default_num_threads
 
-        root = Path(path)
-        artifact = load_artifact(root, num_threads=threads)
-        first = artifact.time(number=1, repeat=1)[0]
-        if warmup:
-            artifact.time(number=1, repeat=warmup)
-        timings = artifact.time(number=number, repeat=runs)
-        return Measurement(
-            stats=summarize(timings, first),
-            device=f"local ({platform.node()}, {platform.processor() or platform.machine()})",
-            target=artifact.meta.target,
-            artifact_sha256=artifact_sha256(root),
-            threads=threads or default_num_threads(),
-            measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        )
+        artifact = load_artifact(path, num_threads=threads)
+        yield LocalModel(artifact, threads or default_num_threads(),
+                         f"local ({platform.node()}, {platform.processor() or platform.machine()})")

@@ -1,0 +1,174 @@
+"""``--device rpc://HOST:PORT/KEY``: an artifact on a device of the farm behind a TVM RPC tracker.
+
+The runner asks the tracker for a free device under KEY (a phone running TVM's ``tvm_rpc``
+server, or any ``python -m tvm.exec.rpc_server``), checks that the artifact can run there,
+uploads ``model.so``, loads it into a Relax VM on the device's CPU or OpenCL device, and times
+``main`` there with TVM's ``time_evaluator``: only timings travel back.
+
+Every wait is bounded by ``timeout_s``: the tracker, a free device, and each call on the
+device (beyond the time the call is expected to take), so a device that drops or stops
+answering becomes a one-line error, never a hang.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from device.runners.base import Runner
+from device.runners.deadline import call_with_deadline, sever
+from device.runners.tracker import Granted, TrackerAddress, last_line, request_session
+from edgeprune.errors import EdgepruneError
+
+T = TypeVar("T")
+_BIG_CORES = 1  # TVM thread-pool affinity mode: the fastest cores (what phones want)
+_ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64"}
+
+
+@dataclass
+class Remote:
+    """An RPC session whose calls are bounded and whose failures are one-line errors.
+
+    A call past its deadline severs the connection to the device's server, so the session is
+    dead afterwards: every later call fails at once rather than waiting behind the stuck one.
+    """
+
+    granted: Granted
+    address: TrackerAddress
+    timeout_s: float
+
+    @property
+    def session(self) -> Any:
+        return self.granted.session
+
+    def call(self, fn: Callable[[], T], what: str, expected_s: float = 0.0) -> T:
+        """``fn()`` on the device; it may take ``expected_s`` plus ``timeout_s`` before we give up."""
+        try:
+            return call_with_deadline(fn, self.timeout_s + expected_s, f"{self.address}: {what}",
+                                      cancel=lambda: sever(self.granted.host, self.granted.port))
+        except EdgepruneError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - TVM's RPC raises RuntimeError subclasses of many kinds
+            raise EdgepruneError(f"{self.address}: {what} failed ({last_line(exc)})") from exc
+
+    def triple(self) -> str | None:
+        """The server's LLVM triple, if it has LLVM (a full TVM install; not a phone's ``tvm_rpc``)."""
+        try:
+            fn = self.call(lambda: self.session.get_function("target.llvm_get_system_triple"), "asking its CPU")
+        except EdgepruneError as exc:
+            if "has no function" in str(exc):
+                return None
+            raise
+        return str(self.call(fn, "asking its CPU"))
+
+
+def _platform(triple: str) -> tuple[str, bool]:
+    """(architecture, is Android) of an LLVM triple."""
+    arch = triple.split("-")[0].lower()
+    return _ARCH_ALIASES.get(arch, arch), "android" in triple
+
+
+def check_device(root: Path, meta: Any, remote: Remote) -> tuple[Any, str]:
+    """The TVM device of the session that runs ``meta``'s target, and the device in words.
+
+    An artifact for another architecture or for OpenCL on a device without it is refused
+    before anything is uploaded. A server without LLVM cannot say its architecture; then a
+    wrong one shows when the library fails to load.
+    """
+    from device.targets import device_type, triple
+
+    wanted = triple(meta.target)
+    server = remote.triple()
+    if wanted and server and _platform(wanted) != _platform(server):
+        raise EdgepruneError(
+            f"{root}: built for {wanted} (target {meta.device!r}), but {remote.address} is a {server} device; "
+            f"compile it for that device's target"
+        )
+    kind = device_type(meta.target)
+    described = [server] if server else []
+    if kind == "cpu":
+        dev = remote.session.cpu(0)
+    elif kind == "opencl":
+        dev = remote.session.cl(0)
+        if not remote.call(lambda: dev.exist, "looking for its OpenCL device"):
+            raise EdgepruneError(f"{root}: built for OpenCL (target {meta.device!r}), but {remote.address} has no OpenCL device")
+        described.append(str(remote.call(lambda: dev.device_name, "asking its OpenCL device's name")))
+    else:
+        raise EdgepruneError(f"{root}: target kind {kind!r} cannot run through RPC (edgeprune runs 'cpu' and 'opencl')")
+    return dev, f"{remote.address} ({', '.join(described)})" if described else str(remote.address)
+
+
+@dataclass
+class RemoteModel:
+    """An artifact loaded in a Relax VM on a remote device; calls are bounded by ``remote``."""
+
+    artifact: Any  # compiler.artifact.Artifact over the remote VM and device
+    remote: Remote
+    device: str
+    threads: int
+    _ms_per_run: float = field(default=0.0, init=False)  # last seen: sizes the next call's deadline
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return self.artifact.meta.target
+
+    def first_run(self) -> float:
+        first = self.remote.call(self.artifact.first_run_ms, "the first run")
+        self._ms_per_run = first
+        return first
+
+    def time(self, number: int, repeat: int) -> list[float]:
+        expected_s = 2 * self._ms_per_run * number * repeat / 1e3
+        timings = self.remote.call(lambda: self.artifact.time(number=number, repeat=repeat), "timing", expected_s)
+        self._ms_per_run = sum(timings) / len(timings) / number  # the mean: what a chunk really takes
+        return timings
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        return self.remote.call(lambda: self.artifact(*arrays), "running the model", 2 * self._ms_per_run / 1e3)
+
+
+class RPCRunner(Runner):
+    """Runs on a device of the farm: see the module docstring."""
+
+    name = "rpc"
+
+    def __init__(self, address: TrackerAddress, timeout_s: float = 60.0, session_timeout_s: float = 1800.0,
+                 priority: int = 1) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.session_timeout_s = session_timeout_s
+        self.priority = priority
+
+    @contextmanager
+    def open(self, path: Path, threads: int | None = None) -> Iterator[RemoteModel]:
+        from tvm import relax
+
+        from compiler.artifact import LIB_FILE, Artifact, read_meta
+        from device.targets import triple
+
+        meta = read_meta(path)
+        lib = path / LIB_FILE
+        if not lib.is_file():
+            raise EdgepruneError(f"{lib}: missing")
+        remote = Remote(request_session(self.address, self.timeout_s, self.session_timeout_s, self.priority),
+                        self.address, self.timeout_s)
+        session = remote.session
+        dev, described = check_device(path, meta, remote)
+        name = f"edgeprune-{uuid.uuid4().hex[:12]}.so"  # never an older upload's name
+        upload_s = lib.stat().st_size / 1e6  # allow 1 MB/s beyond the timeout
+        remote.call(lambda: session.upload(str(lib), target=name), f"uploading {lib}", upload_s)
+        try:
+            module = remote.call(lambda: session.load_module(name), f"loading {lib}")
+        except EdgepruneError as exc:
+            raise EdgepruneError(f"{exc}; the library is built for {triple(meta.target) or 'an unknown triple'}") from exc
+        vm = remote.call(lambda: relax.VirtualMachine(module, dev), f"starting the VM of {lib}")
+        if threads:
+            remote.call(lambda: session.get_function("runtime.config_threadpool")(_BIG_CORES, threads),
+                        f"setting {threads} threads")
+        yield RemoteModel(Artifact(path, meta, vm, dev), remote, described, threads or 0)
