@@ -1,12 +1,13 @@
 """Latency of edgeprune-compiled models against ONNX Runtime and PyTorch eager, on this CPU.
 
     python benchmarks/compiler_vs_ort.py [--models topformer-tiny,...] [--quick] [--threads N]
-                                         [--json benchmarks/results/compiler_vs_ort.json]
+                                         [--json benchmarks/results/compiler_vs_ort.json] [--tuning-log LOG]
 
 Each model (seeded random weights; latency does not depend on them) is saved as a checkpoint,
 ``topformer-pruned`` being the TopFormer supernet channel-pruned to half its MACs (L1 magnitude
 fitted to the target, then sliced: the shape a bi-level run produces, without its training),
-compiled with the default schedules (no tuning), and exported to ONNX. The three engines run
+compiled with the default schedules (no tuning; with ``--tuning-log`` also with the log's
+fastest configs, timed as a fourth engine), and exported to ONNX. The engines run
 the same input with the same thread count, alternately: every round runs each engine once to
 warm up (absorbing the previous engine's spinning threads) and then ``--runs`` timed times;
 the reported figure is the median over all timed runs. Then every conv kernel of the compiled
@@ -22,7 +23,6 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,8 @@ from compiler.schedules.base import Workload
 from compiler.schedules.registry import schedule_module
 from compiler.target import hardware_of, host_cores, make_target, resolve_target
 from compiler.threads import set_num_threads
+from compiler.tuner.log import tuning_configs
+from device.compare import Engine, alternate, onnxruntime_engine
 from edgeprune.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
@@ -81,16 +83,10 @@ def save_model(name: str, hw: tuple[int, int], out: Path) -> Path:
     return save_checkpoint(out, model, arch, {})
 
 
-def engines(ckpt: Path, art: Path, threads: int) -> dict[str, Callable[[np.ndarray], object]]:
-    import onnxruntime as ort
-
+def engines(ckpt: Path, art: Path, threads: int, tuned_art: Path | None = None) -> dict[str, Engine]:
     from pruning.checkpoint import load_checkpoint
 
     artifact = compiler.load_artifact(art, num_threads=threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(ckpt / "model.onnx"), options, providers=["CPUExecutionProvider"])
     model = load_checkpoint(ckpt).model.eval()
     torch.set_num_threads(threads)
 
@@ -98,23 +94,13 @@ def engines(ckpt: Path, art: Path, threads: int) -> dict[str, Callable[[np.ndarr
         with torch.no_grad():
             return model(torch.from_numpy(x))
 
+    tuned = {"edgeprune_tuned": compiler.load_artifact(tuned_art, num_threads=threads)} if tuned_art else {}
     return {
         "edgeprune": artifact,
-        "onnxruntime": lambda x: session.run(None, {"input": x}),
+        **tuned,
+        "onnxruntime": onnxruntime_engine(ckpt / "model.onnx", threads),
         "torch": run_torch,
     }
-
-
-def measure(runners: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, rounds: int, runs: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            run(x)  # warm-up: caches, and the previous engine's threads going back to sleep
-            for _ in range(runs):
-                start = time.perf_counter()
-                run(x)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return times
 
 
 def conv_flops(wl: Workload) -> float:
@@ -183,13 +169,15 @@ def peak_gflops(target) -> float:
     return best
 
 
-def bench_model(name: str, hw: tuple[int, int], workdir: Path, threads: int, rounds: int, runs: int, target) -> dict:
+def bench_model(name: str, hw: tuple[int, int], workdir: Path, threads: int, rounds: int, runs: int, target,
+                tuning_configs: dict | None = None) -> dict:
     ckpt = save_model(name, hw, workdir / f"{name}-ckpt")
     started = time.perf_counter()
     art = compiler.compile(ckpt, out=workdir / f"{name}-art")
     compile_s = time.perf_counter() - started
+    tuned_art = compiler.compile(ckpt, tuning_configs=tuning_configs, out=workdir / f"{name}-tuned") if tuning_configs else None
     x = np.random.default_rng(0).standard_normal((1, 3, *hw)).astype(np.float32)
-    times = measure(engines(ckpt, art, threads), x, rounds, runs)
+    times = alternate(engines(ckpt, art, threads, tuned_art), x, rounds, runs)
     medians = {k: statistics.median(v) for k, v in times.items()}
     kernels = conv_kernels(ckpt, target)
     return {
@@ -212,6 +200,8 @@ def format_table(rows: list[dict], peak: float) -> str:
             f"{row['model']:<20} {f'{h}x{w}':>9} {ms['edgeprune']:>10.2f} {ms['onnxruntime']:>8.2f} {ms['torch']:>8.2f} "
             f"{ratio['edgeprune']:>7.2f} {ratio['torch']:>9.2f} {row['compile_seconds']:>9.1f}"
         )
+        if "edgeprune_tuned" in ms:
+            lines.append(f"{'  tuned':<20} {'':>9} {ms['edgeprune_tuned']:>10.2f} {'':>8} {'':>8} {ratio['edgeprune_tuned']:>7.2f}")
     lines.append(f"(ms: median per inference; peak estimate {peak:.0f} GFLOP/s)")
     for row in rows:
         kernels = row["conv_kernels"]
@@ -231,6 +221,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="alternation rounds (default 10, quick 4)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per engine per round")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
+    parser.add_argument("--tuning-log", type=Path,
+                        help="also time each model compiled with this tuning log's best records ('edgeprune_tuned')")
     args = parser.parse_args()
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -242,10 +234,11 @@ def main() -> None:
     target = make_target(target_spec)
     set_num_threads(args.threads)
     peak = peak_gflops(target)
+    configs = tuning_configs(args.tuning_log, target_spec) if args.tuning_log else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-bench-") as tmp:
         for name in names:
-            rows.append(bench_model(name, sizes[name], Path(tmp), args.threads, rounds, args.runs, target))
+            rows.append(bench_model(name, sizes[name], Path(tmp), args.threads, rounds, args.runs, target, configs))
             print(f"{name}: done", flush=True)
     print(format_table(rows, peak))
     import onnxruntime
@@ -258,6 +251,7 @@ def main() -> None:
         "quick": args.quick,
         "rounds": rounds,
         "runs_per_round": args.runs,
+        "tuning_log": str(args.tuning_log) if args.tuning_log else None,
         "models": rows,
         "worst_ratio_to_ort": round(max(r["ratio_to_ort"]["edgeprune"] for r in rows), 3) if rows else math.nan,
     })

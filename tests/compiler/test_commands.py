@@ -46,7 +46,7 @@ def test_run_rejects_unreadable_input(user_artifact, tmp_path):
         invoke("run", str(user_artifact), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
 
 
-def test_compile_with_input_shape_and_tuning_file(tmp_path, capsys):
+def test_compile_with_input_shape_and_tuning_log(tmp_path, capsys):
     import onnx
     from onnx import TensorProto, helper
 
@@ -57,15 +57,20 @@ def test_compile_with_input_shape_and_tuning_file(tmp_path, capsys):
         [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.linspace(-1, 1, 108).astype(np.float32))],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
-    (tmp_path / "tuning.json").write_text(json.dumps({"nothing(x=1):float32": {"vec": 4}}))
+    from compiler.target import resolve_target
+
+    record = {"version": 1, "workload": "nothing(x=1):float32", "rule": "generic", "target": resolve_target("host"),
+              "device_key": "local", "knobs": {"vec": 4}, "latency": {"median_ms": 1.0, "runs": 1}, "time": ""}
+    (tmp_path / "tuning.jsonl").write_text(json.dumps(record) + "\n")
     out = tmp_path / "art"
-    argv = ["compile", str(tmp_path / "m.onnx"), "--input-shape", "1,3,9,10", "--tuning", str(tmp_path / "tuning.json")]
+    argv = ["compile", str(tmp_path / "m.onnx"), "--input-shape", "1,3,9,10", "--tuning-log", str(tmp_path / "tuning.jsonl")]
     assert invoke(*argv, "--out", str(out)) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert json.loads((out / "meta.json").read_text())["inputs"][0]["shape"] == [1, 3, 9, 10]
-    (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(EdgepruneError, match="bad.json"):
-        invoke("compile", str(tmp_path / "m.onnx"), "--tuning", str(tmp_path / "bad.json"), "--out", str(out))
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["inputs"][0]["shape"] == [1, 3, 9, 10] and meta["tuned"] is False  # the log covers no workload here
+    (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(EdgepruneError, match="bad.jsonl"):
+        invoke("compile", str(tmp_path / "m.onnx"), "--tuning-log", str(tmp_path / "bad.jsonl"), "--out", str(out))
 
 
 def test_bad_input_shape_argument(capsys):

@@ -1,0 +1,88 @@
+"""The distinct workloads of a model: what ``edgeprune tune`` tunes, and how often each runs.
+
+The model goes through the same import and fusion as ``compile`` (``compiler.build.fuse``),
+every PrimFunc is matched to its rule (``registry.tasks``), and PrimFuncs with the same
+workload key become one task, with the number of times the model calls them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from compiler.schedules.base import ScheduleRule, Workload
+from compiler.tuner.measure import Kernel, kernel_of
+from compiler.tuner.space import SearchSpace
+
+
+@dataclass
+class Task:
+    rule: ScheduleRule
+    workload: Workload
+    kernel: Kernel
+    calls: int  # call sites in the model
+
+    @property
+    def key(self) -> str:
+        return self.workload.key
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace(self.rule, self.workload)
+
+    @property
+    def flops(self) -> float | None:
+        return workload_flops(self.workload)
+
+
+def workload_flops(wl: Workload) -> float | None:
+    """Floating-point operations of one call (multiply-add = 2), for convs and matmuls."""
+    if wl.op in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
+        return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
+    if wl.op == "matmul":
+        return 2.0 * wl["batch"] * wl["m"] * wl["n"] * wl["k"]
+    return None
+
+
+def short_name(wl: Workload) -> str:
+    """A compact label for tables and progress lines (the key stays the identity)."""
+    if wl.op in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
+        groups = f" g{wl['groups']}" if 1 < wl["groups"] < wl["ci"] else ""
+        return f"{wl.op} {wl['ci']}->{wl['co']} {wl['kh']}x{wl['kw']}/{wl['sh']}{groups} @{wl['oh']}x{wl['ow']}"
+    if wl.op == "matmul":
+        return f"matmul {wl['batch']}x{wl['m']}x{wl['k']}x{wl['n']}"
+    shape = "x".join(str(v) for k, v in wl.params if k != "hash")
+    return f"{wl.op} {shape}"
+
+
+def model_tasks(
+    src: str | os.PathLike[str], target: dict[str, Any], input_shape: Sequence[int] | None = None
+) -> list[Task]:
+    """One task per distinct workload of the model at ``src``, in first-call order."""
+    from compiler.build import fuse
+    from compiler.frontend import import_model
+    from compiler.passes.structure import kernel_calls
+    from compiler.schedules.registry import tasks as rule_tasks
+    from compiler.target import hardware_of, make_target
+
+    tvm_target = make_target(target)
+    mod = fuse(import_model(src, input_shape), tvm_target)
+    calls = kernel_calls(mod)
+    by_func = rule_tasks(mod, hardware_of(tvm_target))
+    found: dict[str, Task] = {}
+    for func in calls:
+        rule, wl = by_func[func]
+        if wl.key not in found:
+            found[wl.key] = Task(rule, wl, kernel_of(rule, wl, mod[func]), 0)
+        found[wl.key].calls += 1
+    return list(found.values())
+
+
+def select_tasks(tasks: list[Task], patterns: Sequence[str] | None) -> list[Task]:
+    """Tasks whose key equals a pattern, or whose op name or rule name does; all if none given."""
+    if not patterns:
+        return tasks
+    return [t for t in tasks if any(p in (t.key, t.workload.op, t.rule.name) for p in patterns)]
