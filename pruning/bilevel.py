@@ -12,11 +12,16 @@ where the second term is accumulated over all weights of each channel (the paper
 cheap: ``grad_{w_b} L(w_b)`` equals ``grad_w L_m`` where ``b = 1`` and 0 elsewhere, so no
 second copy of the weights is needed: one backward pass gives both gradients. With
 ``implicit=False`` the second term is dropped (the ablation of the paper's Table 3).
+
+The masks are ``ChannelMasks`` (one mask per channel group) or any ``MaskUnits`` family with
+its own weights per mask entry, such as ``pruning.column_masks.ColumnMasks``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -54,14 +59,56 @@ def channel_weights(model: nn.Module, masks: ChannelMasks) -> dict[int, list[tor
     return out
 
 
-def implicit_term(masks: ChannelMasks, per_channel: dict[int, list[torch.Tensor]], lam: float) -> dict[int, torch.Tensor]:
+class MaskUnits(Protocol):
+    """What the pruner needs of a mask family beyond ``soft``, ``tau``, ``binary`` and ``kept_counts``."""
+
+    def unit_weights(self, model: nn.Module) -> dict:
+        """Mask key -> the parameters its entries gate."""
+
+    def unit_sum(self, key, values: torch.Tensor) -> torch.Tensor:
+        """``values`` (shaped like one of those parameters) summed over each mask entry's share: mask-shaped."""
+
+    def spread(self, key, keep: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+        """A mask-shaped ``keep`` as a factor broadcastable to ``param``."""
+
+    def floor(self, key) -> int:
+        """Entries each row of the mask (a 1-d mask is one row) keeps at least."""
+
+
+class ChannelUnits:
+    """``ChannelMasks`` as ``MaskUnits``: an entry per channel, its weights along dim 0."""
+
+    def __init__(self, masks: ChannelMasks, regularizer: MacsRegularizer | None = None) -> None:
+        self.masks = masks
+        self.regularizer = regularizer
+
+    def unit_weights(self, model: nn.Module) -> dict[int, list[torch.Tensor]]:
+        return channel_weights(model, self.masks)
+
+    def unit_sum(self, key, values: torch.Tensor) -> torch.Tensor:
+        return values.reshape(values.shape[0], -1).sum(1)
+
+    def spread(self, key, keep: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+        return keep.view([-1] + [1] * (param.dim() - 1))
+
+    def floor(self, key) -> int:
+        return self.regularizer.macs_model.floor(int(key))
+
+
+def mask_units(masks: ChannelMasks | MaskUnits, regularizer: MacsRegularizer | None = None) -> MaskUnits:
+    """The ``MaskUnits`` view of ``masks`` (``ChannelMasks`` take their floors from ``regularizer``)."""
+    return ChannelUnits(masks, regularizer) if isinstance(masks, ChannelMasks) else masks
+
+
+def implicit_term(masks: ChannelMasks | MaskUnits, per_channel: dict, lam: float) -> dict:
     """``lambda * b * sum_{w in channel} (grad_w L_m)^2`` per group, from the ``.grad`` of the weights."""
+    units = mask_units(masks)
     terms = {}
     for group, params in per_channel.items():
         squares = torch.zeros(masks.soft[str(group)].shape)
         for param in params:
             if param.grad is not None:
-                squares += param.grad.detach().pow(2).reshape(param.shape[0], -1).sum(1)
+                squares += units.unit_sum(group, param.grad.detach().pow(2))
         terms[group] = lam * masks.binary(group).detach() * squares
     return terms
 
@@ -72,8 +119,8 @@ class BilevelPruner:
     def __init__(
         self,
         model: nn.Module,
-        masks: ChannelMasks,
-        regularizer: MacsRegularizer,
+        masks: ChannelMasks | MaskUnits,
+        regularizer: MacsRegularizer | Callable[[dict], torch.Tensor],
         loss_fn,
         settings: BilevelSettings,
     ) -> None:
@@ -82,7 +129,8 @@ class BilevelPruner:
         self.regularizer = regularizer
         self.loss_fn = loss_fn
         self.settings = settings
-        self.per_channel = channel_weights(model, masks)
+        self.units = mask_units(masks, regularizer)
+        self.per_channel = self.units.unit_weights(model)
         self.weight_optimizer = torch.optim.SGD(
             model.parameters(), lr=settings.weight_lr, momentum=settings.momentum
         )
@@ -127,10 +175,10 @@ class BilevelPruner:
             for key, soft in self.masks.soft.items():
                 soft.clamp_(0.0, 1.0)
                 # A group below its floor (one channel at least: none would cut the network in
-                # two) gets its best masks lifted just over the threshold.
-                floor = self.regularizer.macs_model.floor(int(key))
-                best = torch.argsort(soft, descending=True)[:floor]
-                soft[best] = soft[best].clamp_min(self.masks.tau + 0.05)
+                # two) gets its best masks lifted just over the threshold (per row of a 2-d mask).
+                rows = soft.view(-1, soft.shape[-1])
+                best = torch.argsort(rows, dim=1, descending=True)[:, : self.units.floor(key)]
+                rows.scatter_(1, best, rows.gather(1, best).clamp_min(self.masks.tau + 0.05))
         self.model.zero_grad(set_to_none=True)
         return {"ce": float(ce.detach()), "reg": float(reg.detach())}
 
@@ -150,14 +198,14 @@ class BilevelPruner:
             keep = self.masks.binary(group).detach()
             for param in params:
                 in_groups.add(id(param))
-                shape = [-1] + [1] * (param.dim() - 1)
+                factor = self.units.spread(group, keep, param)
                 grad = param.grad if param.grad is not None else torch.zeros_like(param)
                 if param.dim() > 1:
                     grad = grad + decay * param.detach()
-                param.grad = grad * keep.view(shape)
+                param.grad = grad * factor
                 buffer = self.weight_optimizer.state.get(param, {}).get("momentum_buffer")
                 if buffer is not None:
-                    buffer.mul_(keep.view(shape))
+                    buffer.mul_(factor)
         for param in self.model.parameters():
             if id(param) not in in_groups and param.grad is not None and param.dim() > 1:
                 param.grad += decay * param.detach()

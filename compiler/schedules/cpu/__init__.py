@@ -11,10 +11,11 @@ from compiler.schedules.cpu.matmul import Matmul
 from compiler.schedules.cpu.pool import Pool2d
 from compiler.schedules.cpu.resize import Resize2d
 from compiler.schedules.cpu.softmax import Softmax
+from compiler.schedules.cpu.sparse_conv import SparseConv
 from compiler.target import Hardware
 
 RULE_CLASSES: tuple[type[ScheduleRule], ...] = (
-    Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d, Resize2d, Generic,
+    SparseConv, Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d, Resize2d, Generic,
 )
 
 
