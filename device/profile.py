@@ -1,0 +1,98 @@
+"""Where an artifact's time goes: per-kernel times from the Relax VM's call instrumentation.
+
+TVM 0.27 dropped the VM profiler (``vm.profile`` / ``tvm.runtime.profiling``), but the VM
+still calls an instrument function before and after every ``Call`` instruction, with the
+callee's symbol. Timing between the two calls measures each kernel (a fused PrimFunc) and
+each VM builtin (allocation, shape checks) as it runs in the real model, in its real order,
+with the real memory; the instrument adds about a microsecond per call. Each kernel's time
+is its median over ``repeat`` inferences (summed over its calls within one inference).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BUILTIN_PREFIX = "vm.builtin."
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    name: str
+    calls: int
+    ms: float
+    rule: str | None = None
+    tuned: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    kernels: list[KernelTime]
+    total_ms: float
+    repeat: int
+    threads: int
+
+    def top(self, count: int) -> list[KernelTime]:
+        """The ``count`` slowest kernels, then the rest summed as one ``other`` entry."""
+        if len(self.kernels) <= count:
+            return list(self.kernels)
+        rest = self.kernels[count:]
+        return [*self.kernels[:count], KernelTime(f"other ({len(rest)} kernels)", sum(k.calls for k in rest),
+                                                  sum(k.ms for k in rest))]
+
+
+def profile_artifact(path: str | os.PathLike[str], repeat: int = 20, warmup: int = 3,
+                     threads: int | None = None) -> Profile:
+    """Per-kernel median times (slowest first) of the host artifact at ``path``.
+
+    VM builtins are summed into one ``vm.builtin.*`` entry: they are bookkeeping, not kernels.
+    """
+    import tvm
+
+    from compiler.artifact import load_artifact
+    from compiler.threads import default_num_threads
+
+    artifact = load_artifact(Path(path), num_threads=threads)
+    schedules = {s["func"]: s for s in artifact.meta.schedules}
+    arrays = tuple(tvm.runtime.tensor(np.zeros(s.shape, dtype=s.dtype)) for s in artifact.inputs)
+    main = artifact.vm["main"]
+    for _ in range(warmup):
+        main(*arrays)
+
+    per_run: list[dict[str, float]] = []
+    calls: dict[str, int] = defaultdict(int)
+    started: list[float] = []
+    current: dict[str, float] = defaultdict(float)
+
+    def instrument(func, symbol, before_run, ret_value, *args):  # noqa: ANN001 - TVM's callback signature
+        now = time.perf_counter()
+        if before_run:
+            started.append(now)
+        else:
+            name = BUILTIN_PREFIX + "*" if symbol.startswith(BUILTIN_PREFIX) else symbol
+            current[name] += now - started.pop()
+            if not per_run:
+                calls[name] += 1
+        return 0  # VMInstrumentReturnKind.NO_OP: run the call
+
+    artifact.vm.set_instrument(instrument)
+    try:
+        for _ in range(repeat):
+            main(*arrays)
+            per_run.append(dict(current))
+            current.clear()
+    finally:
+        artifact.vm.set_instrument(None)
+    kernels = []
+    for name in calls:
+        ms = float(np.median([run.get(name, 0.0) for run in per_run])) * 1e3
+        schedule = schedules.get(name, {})
+        kernels.append(KernelTime(name, calls[name], ms, schedule.get("rule"), bool(schedule.get("tuned", False))))
+    kernels.sort(key=lambda k: -k.ms)
+    return Profile(kernels=kernels, total_ms=sum(k.ms for k in kernels), repeat=repeat,
+                   threads=threads or default_num_threads())
