@@ -1,5 +1,5 @@
 """The CLI verbs, in the order ``edgeprune --help`` lists them."""
 
-from edgeprune.commands import bench, compile, export, models, prune, run, train
+from edgeprune.commands import bench, check, compile, demo, export, models, prune, report, run, targets, train, tune
 
-VERBS = (models, train, prune, export, compile, run, bench)
+VERBS = (demo, models, train, prune, export, targets, tune, compile, check, run, bench, report)

@@ -1,0 +1,38 @@
+"""``edgeprune demo``: train, prune, slice, compile and benchmark on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeprune.commands.args import positive_int
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the whole job on built-in defaults: train, prune, compile, benchmark",
+        description="Trains a TopFormer on the synthetic scenes, prunes it to a MACs target with the "
+        "bi-level method, slices it, compiles both models for this CPU and times them against ONNX "
+        "Runtime. Run it again with the same --out to resume after an interruption.",
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="working directory (default runs/demo)")
+    parser.add_argument("--train-iters", type=positive_int, default=200, help="training iterations (default 200)")
+    parser.add_argument("--prune-iters", type=positive_int, default=40, help="bi-level iterations (default 40)")
+    parser.add_argument("--macs-fraction", type=float, default=0.6, help="MACs target as a fraction (default 0.6)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for timing (default: all cores)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeprune.demo import DemoConfig, run_demo, summary_table
+    from edgeprune.errors import EdgepruneError
+
+    if not 0 < args.macs_fraction < 1:
+        raise EdgepruneError(f"--macs-fraction must be between 0 and 1, got {args.macs_fraction}")
+    cfg = DemoConfig(out=args.out, train_iters=args.train_iters, prune_iters=args.prune_iters,
+                     macs_fraction=args.macs_fraction, threads=args.threads)
+    results = run_demo(cfg)
+    print()
+    print(summary_table(results))
+    return 0
