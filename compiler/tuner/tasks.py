@@ -59,9 +59,15 @@ def short_name(wl: Workload) -> str:
 
 
 def model_tasks(
-    src: str | os.PathLike[str], target: dict[str, Any], input_shape: Sequence[int] | None = None
+    src: str | os.PathLike[str], target: dict[str, Any], input_shape: Sequence[int] | None = None,
+    sparse: float | None = None,
 ) -> list[Task]:
-    """One task per distinct workload of the model at ``src``, in first-call order."""
+    """One task per distinct workload of the model at ``src``, in first-call order.
+
+    With ``sparse`` (a zero fraction, as ``compile --sparse`` takes it), every conv at least that
+    sparse becomes a grouped sparse kernel first, so its knobs are tuned too; ``compile`` then
+    measures the tuned sparse kernel against the tuned dense one.
+    """
     from compiler.build import fuse
     from compiler.frontend import import_model
     from compiler.passes.structure import kernel_calls
@@ -70,6 +76,10 @@ def model_tasks(
 
     tvm_target = make_target(target)
     mod = fuse(import_model(src, input_shape), tvm_target)
+    if sparse is not None:
+        from compiler.sparse.select import sparsify
+
+        mod, _ = sparsify(mod, tvm_target, sparse, force=True)
     calls = kernel_calls(mod)
     by_func = rule_tasks(mod, hardware_of(tvm_target))
     found: dict[str, Task] = {}

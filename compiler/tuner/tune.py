@@ -33,6 +33,7 @@ class TuneJob:
     confirm_top: int = 3
     confirm_rounds: int = 3
     input_shape: Sequence[int] | None = None
+    sparse: float | None = None  # also tune the sparse kernels of convs at least this sparse
 
 
 def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
@@ -55,7 +56,7 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     target = resolve_target(job.target, job.targets_file)
     if device_type(target) != "cpu":
         raise EdgepruneError(f"--target {job.target}: a GPU target; edgeprune tunes the CPU schedules only")
-    all_tasks = model_tasks(job.src, target, job.input_shape)
+    all_tasks = model_tasks(job.src, target, job.input_shape, job.sparse)
     tasks = select_tasks(all_tasks, job.workloads)
     if job.heaviest:
         tasks = sorted(tasks, key=lambda t: -(t.flops or 0.0) * t.calls)[:job.heaviest]

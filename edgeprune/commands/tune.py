@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from edgeprune.commands.args import positive_int
-from edgeprune.commands.compile import input_shape
+from edgeprune.commands.compile import input_shape, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="measured candidates in all, the default of each workload included")
     parser.add_argument("--workloads", help="comma-separated op names (conv2d_1x1, ...), rule names or workload keys; default: all")
     parser.add_argument("--heaviest", type=positive_int, help="tune only the N workloads with the most FLOPs in the model")
+    parser.add_argument("--sparse", type=sparse_fraction, metavar="auto|FRACTION",
+                        help="also tune grouped sparse kernels for convs with at least this zero fraction ('auto': 0.5)")
     parser.add_argument("--log", type=Path, required=True, help="tuning log (JSON lines) to append to")
     parser.add_argument("--resume", action="store_true", help="continue the search recorded in --log")
     parser.add_argument("--strategy", choices=("ga", "random"), default="ga", help="search strategy (default: ga)")
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         workloads=[p.strip() for p in args.workloads.split(",") if p.strip()] if args.workloads else None,
         timeout=args.timeout, plan=TimingPlan(repeat=args.repeat, min_repeat_ms=args.min_repeat_ms, threads=args.threads),
         confirm_top=args.confirm_top, confirm_rounds=args.confirm_rounds, input_shape=args.input_shape,
+        sparse=args.sparse,
     )
     with deferred_interrupt() as flag:
         report = tune_model(job, should_stop=lambda: flag.requested)

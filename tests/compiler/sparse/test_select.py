@@ -100,3 +100,26 @@ def test_bad_sparse_fractions_are_refused_by_the_cli(onnx_file, tmp_path, value,
         main(["compile", str(onnx_file[0]), "--sparse", value, "--out", str(tmp_path / "art")])
     assert info.value.code == 2 and "--sparse" in capsys.readouterr().err
     assert not (tmp_path / "art").exists()
+
+
+def test_tuner_sees_the_sparse_kernels_and_compile_uses_their_tuned_config(onnx_file, tmp_path, capsys):
+    from compiler.tuner.tasks import model_tasks
+
+    onnx_file, x, expected = onnx_file
+    target = resolve_target("host")
+    assert not [t for t in model_tasks(onnx_file, target) if t.rule.name == "sparse_conv"]
+    sparse_tasks = [t for t in model_tasks(onnx_file, target, sparse=0.5) if t.rule.name == "sparse_conv"]
+    assert len(sparse_tasks) == 2
+    log = tmp_path / "tune.jsonl"
+    assert main(["tune", str(onnx_file), "--trials", "6", "--workloads", "sparse_conv", "--sparse", "auto",
+                 "--confirm-top", "0", "--repeat", "2", "--min-repeat-ms", "1", "--log", str(log)]) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["workload"] for r in records} == {t.key for t in sparse_tasks}
+    from compiler.tuner.log import tuning_configs
+
+    option = SparseOption(0.5, force=True)
+    executable, records = build(import_model(onnx_file), make_target(target), tuning_configs(log, target), option)
+    tuned = sorted(r.workload for r in records if r.rule == "sparse_conv" and r.tuned)
+    assert tuned == sorted(t.key for t in sparse_tasks)
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    assert np.abs(vm["main"](tvm.runtime.tensor(x)).numpy() - expected).max() < 1e-4
