@@ -35,13 +35,13 @@ HISTORY_FILE = "history.sqlite"
 class DemoConfig:
     out: Path
     model: str = "topformer-tiny"
-    train_iters: int = 200
+    train_iters: int = 400
     train_lr: float = 0.1
     batch_size: int = 8
     crop: tuple[int, int] = (128, 128)
     size: tuple[int, int] = (256, 256)
-    prune_iters: int = 40
-    tune_trials: int = 24
+    prune_iters: int = 60
+    tune_trials: int = 40
     tune_workloads: int = 3
     macs_fraction: float = 0.6
     val_images: int = 64

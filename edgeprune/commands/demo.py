@@ -17,8 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Runtime. Run it again with the same --out to resume after an interruption.",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="working directory (default runs/demo)")
-    parser.add_argument("--train-iters", type=positive_int, default=200, help="training iterations (default 200)")
-    parser.add_argument("--prune-iters", type=positive_int, default=40, help="bi-level iterations (default 40)")
+    parser.add_argument("--train-iters", type=positive_int, default=400, help="training iterations (default 400)")
+    parser.add_argument("--prune-iters", type=positive_int, default=60, help="bi-level iterations (default 60)")
     parser.add_argument("--macs-fraction", type=float, default=0.6, help="MACs target as a fraction (default 0.6)")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for timing (default: all cores)")
     parser.set_defaults(run=run)
