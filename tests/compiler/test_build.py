@@ -56,8 +56,8 @@ def test_builtin_model_matches_pytorch_and_onnxruntime(tmp_path, name):
 
 
 def test_conv_with_resized_side_inputs_keeps_its_conv_schedule(tmp_path):
-    """Regression: at 64x64 TopFormer's head fuses resizes of the coarse features into a conv's
-    epilogue as side inputs, and the conv1x1 rule gave up on them (generic schedule, ~10x slower)."""
+    """Regression: at 64x64 TopFormer's injection modules fuse the resized global features into the
+    local conv's epilogue as side inputs, and the conv1x1 rule gave up on them (generic schedule)."""
     shape = [1, 3, 64, 64]
     ckpt = make_checkpoint(tmp_path / "ckpt", "topformer-tiny", shape)
     out = compiler.compile(ckpt, out=tmp_path / "art")
