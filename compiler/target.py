@@ -19,12 +19,26 @@ class Hardware:
     cores: int
 
 
+def _start_cpus() -> tuple[int, ...]:
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return tuple(range(os.cpu_count() or 1))
+
+
+# Read once at import: configuring TVM's thread pool (compiler.threads) pins the calling thread,
+# so the affinity read later can be a single core even though the process may use them all.
+_START_CPUS = _start_cpus()
+
+
+def host_cpus() -> tuple[int, ...]:
+    """The CPUs this process may run on (its affinity mask when edgeprune was imported)."""
+    return _START_CPUS
+
+
 def host_cores() -> int:
     """Cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return len(_START_CPUS)
 
 
 def host_target_dict() -> dict[str, Any]:

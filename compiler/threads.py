@@ -11,7 +11,7 @@ import os
 
 import tvm
 
-from compiler.target import host_cores
+from compiler.target import host_cores, host_cpus
 
 _SHARE_ALL_CORES = -3
 
@@ -23,9 +23,6 @@ def default_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        allowed = list(range(os.cpu_count() or 1))
+    allowed = host_cpus()
     cpus = [str(allowed[i % len(allowed)]) for i in range(max(1, n))]
     tvm.get_global_func("runtime.config_threadpool")(_SHARE_ALL_CORES, len(cpus), cpus)
