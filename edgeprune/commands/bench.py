@@ -6,30 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeprune.commands.args import positive_int
+from edgeprune.commands.args import non_negative_int, positive_int, seconds
 
 if TYPE_CHECKING:
     from device.runners import Measurement
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,14 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="local",
                         help="local (this CPU) or rpc://HOST:PORT/KEY (a device under KEY at a TVM RPC tracker)")
     parser.add_argument("--runs", type=positive_int, default=50, help="timed runs, at least (default 50)")
-    parser.add_argument("--min-time-s", type=_seconds, default=0.0,
+    parser.add_argument("--min-time-s", type=seconds, default=0.0,
                         help="keep timing until this many seconds of timed runs too (default 0)")
-    parser.add_argument("--warmup", type=_non_negative_int, default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--warmup", type=non_negative_int, default=5, help="untimed runs first (default 5)")
     parser.add_argument("--number", type=positive_int, default=1,
                         help="calls averaged into each timed run, for sub-millisecond models (default 1)")
     parser.add_argument("--threads", type=positive_int,
                         help="CPU threads (default: TVM_NUM_THREADS or all cores here; the device's default over RPC)")
-    parser.add_argument("--timeout-s", type=_seconds, default=60.0,
+    parser.add_argument("--timeout-s", type=seconds, default=60.0,
                         help="rpc: longest wait for the tracker, a free device, and each answer of the device (default 60)")
     parser.add_argument("--priority", type=int, default=1, help="rpc: priority of the device request (default 1)")
     parser.add_argument("--json", type=Path, help="also write the statistics here")

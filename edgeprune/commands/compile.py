@@ -5,29 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def input_shape(text: str) -> tuple[int, ...]:
-    """``1,3,H,W``: four positive integers."""
-    try:
-        dims = tuple(int(p) for p in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N,C,H,W, got {text!r}") from None
-    if len(dims) != 4 or min(dims) <= 0:
-        raise argparse.ArgumentTypeError(f"expected four positive integers N,C,H,W, got {text!r}")
-    return dims
-
-
-def sparse_fraction(text: str) -> float:
-    """``auto`` (convs with at least half their weights zero) or a fraction in (0, 1]."""
-    if text == "auto":
-        return 0.5
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a fraction of zero weights, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"the fraction of zero weights must be in (0, 1], got {text!r}")
-    return value
+from edgeprune.commands.args import input_shape, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

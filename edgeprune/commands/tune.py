@@ -11,8 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from edgeprune.commands.args import positive_int
-from edgeprune.commands.compile import input_shape, sparse_fraction
+from edgeprune.commands.args import input_shape, positive_int, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
