@@ -118,7 +118,9 @@ class Conv1x1(ScheduleRule):
             if len(region.region) == 4 and region.source.name not in (sch.get(conv).writes[0].source.name,)
             and int(region.source.shape[1]) == wl["ci"] and int(region.source.shape[0]) == wl["n"]
         )
-        panel = sch.cache_read(conv, data_index, "global")
+        # Only the conv reads the panel: an epilogue that adds the conv's own input (``x + conv(x)``)
+        # keeps reading it in place, since it is computed after the panel's loop, not inside it.
+        panel = sch.cache_read(conv, data_index, "global", consumer_blocks=[conv])
         sch.transform_layout(panel, ("write", 0), flat)
         sch.transform_block_layout(panel, flat)  # iterate the flat index: exact panel regions
         n, f, s, rc, ry, rx = sch.get_loops(conv)

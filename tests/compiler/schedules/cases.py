@@ -53,6 +53,8 @@ def conv(cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups
             return relax.op.nn.relu(y)
         if epilogue == "bias_relu6_residual":
             return relax.op.add(relax.op.clip(y, 0.0, 6.0), rest[0])
+        if epilogue == "bias_self_residual":  # x + conv(x): the conv's input is also the epilogue's
+            return relax.op.add(y, x)
         if epilogue == "bias_hswish":
             return relax.op.multiply(y, relax.op.divide(relax.op.clip(relax.op.add(y, relax.const(3.0)), 0.0, 6.0), relax.const(6.0)))
         raise ValueError(epilogue)

@@ -1,8 +1,11 @@
 """Pointwise convolutions: odd channel counts and sizes, residual and no epilogue."""
 
+import numpy as np
 import pytest
+from tvm import s_tir
 
-from tests.compiler.schedules.cases import check_rule, conv, prim_func
+from compiler.schedules.registry import match
+from tests.compiler.schedules.cases import RULES, check_rule, conv, prim_func, run
 
 CASES = {
     "odd channels and size": (conv(13, 30, 1), [(1, 13, 9, 11)]),
@@ -16,3 +19,17 @@ CASES = {
 def test_conv1x1(case):
     build, shapes = CASES[case]
     check_rule(prim_func(build, *shapes), "conv1x1")
+
+
+def test_packed_panels_with_the_conv_input_as_residual():
+    """Regression: the packed-panel copy took over every read of the input, the residual add's
+    too, and then could not be moved into the panel loop (every 1-core default failed on it)."""
+    func = prim_func(conv(20, 20, 1, epilogue="bias_self_residual"), (1, 20, 13, 15))
+    rule, workload = match(RULES, func)
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal([int(d) for d in p.shape]).astype("float32") for p in func.params[:-1]]
+    expected = run(func, inputs)
+    config = rule.check_config(workload, {"panel": 4, "order": "channel", "nvec": 1})
+    sch = s_tir.Schedule(func)
+    rule.apply(sch, workload, config)
+    np.testing.assert_allclose(run(sch.mod["main"], inputs), expected, rtol=1e-5, atol=1e-5)
