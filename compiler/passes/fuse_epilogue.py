@@ -7,6 +7,9 @@ chain of elementwise/broadcast ops after it, ReLU6 as ``clip``, hardswish/h_sigm
 group into one PrimFunc whose anchor block (``conv2d_nchw``, ``group_conv2d_nchw``,
 ``matmul``...) the schedules look for. The epilogue blocks stay separate blocks in that
 PrimFunc; the schedules inline them into the conv's output tile.
+
+Bilinear resizes are legalized in two 1-D passes (``separable_resize``) instead of TOPI's
+four-gather form.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from compiler.passes.separable_resize import separable_resize
+
 
 def FuseEpilogue() -> tvm.transform.Pass:  # noqa: N802 - pass naming
     return tvm.transform.Sequential(
         [
-            relax.transform.LegalizeOps(),
+            relax.transform.LegalizeOps(customize_legalize_map={"relax.image.resize2d": separable_resize}),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
             relax.transform.FuseOps(),

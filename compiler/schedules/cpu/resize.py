@@ -1,17 +1,26 @@
-"""Bilinear / nearest ``resize2d`` (and any elementwise epilogue fused after it).
+"""``resize2d`` (and any elementwise epilogue fused after it), in its two legalized forms.
 
-Each output element gathers up to four input elements at positions computed from its
-coordinates. With ``order="rows_channel"`` the loops run ``y, x-tile, channel, x``: the
-vertical index math is per row, and the horizontal index math of a tile of ``tile_x`` columns
-does not depend on the channel, so LLVM hoists it out of the channel loop and only the loads
-and the blend remain per element (vectorised along the tile, or unrolled). ``channel_rows``
-is the plain order (one parallel task per channel row).
+``Resize2d`` schedules TOPI's one-block resize (nearest, bicubic, and whatever
+``compiler.passes.separable_resize`` leaves to TVM): each output element gathers its inputs at
+positions computed from its coordinates. With ``order="rows_channel"`` the loops run ``y,
+x-tile, channel, x``: the vertical index math is per row, and the horizontal index math of a
+tile of ``tile_x`` columns does not depend on the channel, so LLVM hoists it out of the channel
+loop and only the loads and the blend remain per element (vectorised along the tile, or
+unrolled). ``channel_rows`` is the plain order (one parallel task per channel row).
+
+``SeparableResize2d`` schedules the two-pass bilinear form (``resize_rows`` blends along the
+width for every input row, ``resize`` blends two of those rows). With ``stage="channel"`` a
+parallel task is one channel: its ``h x ow`` blended rows are computed into a small buffer
+that stays in cache, then the output rows are read from it with unit-stride vector loads.
+``stage="whole"`` runs the passes one after the other, each parallel over rows: for few
+channels (a one-class output) that still splits the work over the cores.
 """
 
 from __future__ import annotations
 
 from tvm import s_tir
 
+from compiler.passes.separable_resize import OUT_BLOCK, ROWS_BLOCK
 from compiler.schedules.base import (
     Config,
     ScheduleRule,
@@ -21,25 +30,44 @@ from compiler.schedules.base import (
     extents,
     inline_epilogue,
     iter_kinds,
+    vector_choices,
 )
 
 PARALLEL_MIN_ELEMENTS = 1 << 14
+
+
+def resize_workload(func, op: str, source_block: str) -> Workload | None:  # noqa: ANN001 - PrimFunc
+    """``op``'s workload when ``func``'s block ``resize`` reads a tensor through ``source_block``
+    (the input itself for TOPI's form, the blended rows for the separable one)."""
+    sch = s_tir.Schedule(func)
+    block = block_named(sch, (OUT_BLOCK,))
+    dims = extents(sch, block) if block is not None else None
+    if dims is None or iter_kinds(sch, block) != "SSSS":
+        return None
+    rows = block_named(sch, (ROWS_BLOCK,))
+    if (rows is not None) != (source_block == ROWS_BLOCK):
+        return None
+    source = sch.get(rows if rows is not None else block).reads[0].source
+    n, c, oh, ow = dims
+    h, w = (int(d) for d in source.shape[2:])
+    params = (("n", n), ("c", c), ("h", h), ("w", w), ("oh", oh), ("ow", ow))
+    return Workload(op, params, str(sch.get(block).writes[0].source.dtype), OUT_BLOCK)
+
+
+def output_block(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV:
+    """The block that writes the function's output once the epilogue is folded into it."""
+    out = inline_epilogue(sch, block)
+    if out is None:
+        return block
+    sch.compute_inline(block)
+    return out
 
 
 class Resize2d(ScheduleRule):
     name = "resize2d"
 
     def matches(self, func) -> Workload | None:
-        sch = s_tir.Schedule(func)
-        block = block_named(sch, ("resize",))
-        dims = extents(sch, block) if block is not None else None
-        if dims is None or iter_kinds(sch, block) != "SSSS":
-            return None
-        n, c, oh, ow = dims
-        source = sch.get(block).reads[0].source
-        h, w = (int(d) for d in source.shape[2:])
-        params = (("n", n), ("c", c), ("h", h), ("w", w), ("oh", oh), ("ow", ow))
-        return Workload("resize2d", params, str(sch.get(block).writes[0].source.dtype), "resize")
+        return resize_workload(func, "resize2d", OUT_BLOCK)
 
     def space(self, wl: Workload) -> Space:
         return {
@@ -55,11 +83,7 @@ class Resize2d(ScheduleRule):
         return {"order": "rows_channel", "tile_x": tile_x, "vectorize": 1, "parallel": int(elements >= PARALLEL_MIN_ELEMENTS)}
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
-        block = sch.get_sblock(wl.anchor)
-        out = inline_epilogue(sch, block)
-        if out is not None:
-            sch.compute_inline(block)
-            block = out
+        block = output_block(sch, sch.get_sblock(wl.anchor))
         n, c, y, x = sch.get_loops(block)
         xo, xi = sch.split(x, [None, config["tile_x"]])
         if config["order"] == "rows_channel":
@@ -73,3 +97,38 @@ class Resize2d(ScheduleRule):
             sch.vectorize(xi)
         else:
             sch.unroll(xi)
+
+
+class SeparableResize2d(ScheduleRule):
+    name = "resize2d_separable"
+
+    def matches(self, func) -> Workload | None:
+        return resize_workload(func, "resize2d_separable", ROWS_BLOCK)
+
+    def space(self, wl: Workload) -> Space:
+        return {"stage": ["channel", "whole"], "vec": vector_choices(self.hw), "gather_vec": [0, 1]}
+
+    def default(self, wl: Workload) -> Config:
+        lanes = vector_choices(self.hw)
+        vec = max([v for v in lanes if v <= wl["ow"]] or [lanes[0]])
+        stage = "channel" if wl["n"] * wl["c"] >= 4 * self.hw.cores else "whole"
+        return {"stage": stage, "vec": vec, "gather_vec": 0}
+
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        rows = sch.get_sblock(ROWS_BLOCK)
+        out = output_block(sch, sch.get_sblock(wl.anchor))
+        n, c, y, x = sch.get_loops(out)
+        _, xv = sch.split(x, [None, config["vec"]])
+        sch.vectorize(xv)
+        if config["stage"] == "channel":
+            channel = sch.fuse(n, c)
+            sch.parallel(channel)
+            sch.compute_at(rows, channel)
+            row_x = sch.get_loops(rows)[-1]
+        else:
+            sch.parallel(sch.fuse(n, c, y))
+            rn, rc, ry, row_x = sch.get_loops(rows)
+            sch.parallel(sch.fuse(rn, rc, ry))
+        _, rv = sch.split(row_x, [None, config["vec"]])
+        if config["gather_vec"]:
+            sch.vectorize(rv)

@@ -74,7 +74,8 @@ def run(func: tvm.tirx.PrimFunc, inputs: list[np.ndarray]) -> np.ndarray:
     return out.numpy()
 
 
-def check_rule(func: tvm.tirx.PrimFunc, rule_name: str, seed: int = 0) -> None:
+def check_rule(func: tvm.tirx.PrimFunc, rule_name: str, seed: int = 0, extra: tuple[dict, ...] = ()) -> None:
+    """Default, two random and the ``extra`` (partial) configs of the rule against the unscheduled TIR."""
     rule, workload = match(RULES, func)
     assert rule.name == rule_name, workload.key
     rng = np.random.default_rng(seed)
@@ -83,6 +84,7 @@ def check_rule(func: tvm.tirx.PrimFunc, rule_name: str, seed: int = 0) -> None:
     space = rule.space(workload)
     pick = random.Random(seed)
     configs = [rule.default(workload)] + [{k: pick.choice(v) for k, v in space.items()} for _ in range(2)]
+    configs += [{**rule.default(workload), **partial} for partial in extra]
     for config in configs:
         assert rule.check_config(workload, config) == config
         sch = s_tir.Schedule(func)
