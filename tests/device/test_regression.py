@@ -80,17 +80,19 @@ def test_bench_gate_exits_3_on_an_injected_slowdown(artifact, cli, tmp_path, cap
     assert main([*args, "--baseline", "last", "--fail-above", "1.05"]) == 0
     out = capsys.readouterr().out
     assert "recorded run #1" in out and "nothing to compare" in out
-    # Inject a baseline 1.5x faster than this machine measures the artifact, so the next run is a regression
-    # however loaded the machine is (the 20% case is tested above, on interleaved real timings).
+    # Inject a baseline 10x faster than this process measures the artifact, so the next run (a fresh
+    # process) is a regression however loaded the machine is: at 1.5x, timings taken in this
+    # long-lived pytest process ran 1.5x slower than the CLI's once and the gate passed. (The 20%
+    # case is tested above, on interleaved real timings.)
     measured = runner_for("local").measure(artifact, runs=30, warmup=3, threads=1)
     with History(history) as h:
         like = h.run(1)
-        fast = h.record(make_run([t / 1.5 for t in measured.stats.timings_ms], model=like.model, key=like.device_key,
+        fast = h.record(make_run([t / 10 for t in measured.stats.timings_ms], model=like.model, key=like.device_key,
                                  target=like.target))
     out = tmp_path / "bench.json"
     gated = cli(*args, "--baseline", "last", "--fail-above", "1.05", "--json", str(out))
     assert gated.returncode == 3, gated.stdout + gated.stderr
-    assert f"vs baseline last = run #{fast.id}" in gated.stdout and "slower: 1." in gated.stdout
+    assert f"vs baseline last = run #{fast.id}" in gated.stdout and "slower: " in gated.stdout
     assert "REGRESSION" in gated.stdout
     report = json.loads(out.read_text())
     assert report["comparison"]["verdict"] == SLOWER and report["comparison"]["baseline_run"] == fast.id
