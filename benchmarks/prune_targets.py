@@ -13,12 +13,11 @@ latency ratio next to the MACs ratio and writes the rows to JSON.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from device.compare import alternate_timers, medians, wall_clock
 from edgeprune.fileio import write_json
 from pruning.coupling import analyze, default_prunable
 from pruning.fit_target import fit_to_target
@@ -34,16 +33,9 @@ FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 def median_ms(models: list[torch.nn.Module], x: torch.Tensor, repeats: int) -> list[float]:
     """Median latency of each model, measured alternately so drift hits all alike."""
-    times: list[list[float]] = [[] for _ in models]
     with torch.inference_mode():
-        for model in models:
-            model(x)
-        for _ in range(repeats):
-            for i, model in enumerate(models):
-                start = time.perf_counter()
-                model(x)
-                times[i].append(1e3 * (time.perf_counter() - start))
-    return [statistics.median(t) for t in times]
+        times = alternate_timers({i: wall_clock(model, x) for i, model in enumerate(models)}, repeats, warmup=1)
+    return list(medians(times).values())
 
 
 def measure(name: str, repeats: int) -> list[dict]:

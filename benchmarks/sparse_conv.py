@@ -13,7 +13,8 @@ same weights, float32 values and equal index widths (``compiler.sparse.sizes``),
 pattern counts (4 .. one per row) at 75%.
 
 Latency, one thread for every kernel (scipy's CSR product is single-threaded), all measured
-in one run, alternating round by round, median of ``--rounds`` rounds of 10 calls each:
+in one run, alternating round by round (each warmed up first), median of ``--rounds`` rounds
+of 10 calls each:
   dense      our dense conv schedule (``conv1x1`` / ``conv2d`` rule, default config), + bias
   sparse     our grouped sparse kernel, rows reordered (exact groups + cost-model merge), + bias
   no-reorder the same kernel on the original row order (only adjacent equal rows share a group)
@@ -25,8 +26,6 @@ The issue's goal: at 75% sparsity, at least 2x faster than dense and smaller tha
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
 from compiler.sparse.synthetic import column_sparse
 from compiler.target import hardware_of, make_target, resolve_target
 from compiler.threads import set_num_threads
+from device.compare import alternate_timers, kernel_timer, medians, wall_clock
 from edgeprune.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "sparse_conv.json"
@@ -58,6 +58,7 @@ SHAPES = (
 )
 PATTERNS = 8
 PATTERN_COUNTS = (4, 16, 64, 0)  # 0: one pattern per row
+CALLS = 10  # calls per timed measurement
 
 
 def dense_conv_lib(ci: int, co: int, k: int, stride: int, hw: int, target, rules):
@@ -90,32 +91,6 @@ def csr_conv(csr: scipy.sparse.csr_matrix, bias: np.ndarray, k: int, stride: int
         return (csr @ cols + bias[:, None]).reshape(1, -1, geom.oh, geom.ow)
 
     return run
-
-
-def alternate(calls: dict[str, callable], rounds: int) -> dict[str, float]:
-    """Median ms per call of each entry, the entries timed in turn every round."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        call()
-    for _ in range(rounds):
-        for name, call in calls.items():
-            times[name].append(call())
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def tvm_timer(lib, args):
-    timer = lib.mod.time_evaluator("main", tvm.cpu(), number=10, repeat=1, min_repeat_ms=0)
-    return lambda: timer(*args).results[0] * 1e3
-
-
-def python_timer(fn, *args):
-    def call():
-        start = time.perf_counter()
-        for _ in range(10):
-            fn(*args)
-        return (time.perf_counter() - start) * 1e2  # ms per call: /10 calls * 1e3
-
-    return call
 
 
 def storage_row(label: str, weight: np.ndarray, sparsity: float, patterns: int) -> dict:
@@ -152,9 +127,9 @@ def latency_row(label, ci, co, k, stride, hw, sparsity, rounds, target, rules) -
         if error > 1e-3:
             raise AssertionError(f"{label} {name}: max error {error}")
     csr = csr_conv(scipy.sparse.csr_matrix(fmt.gemm_view(weight)), bias, k, stride, geom)
-    calls = {name: tvm_timer(lib, args) for name, (lib, args) in libs.items()}
-    calls["csr"] = python_timer(csr, torch.from_numpy(x))
-    ms = alternate(calls, rounds)
+    timers = {name: kernel_timer(lib, args, CALLS) for name, (lib, args) in libs.items()}
+    timers["csr"] = wall_clock(csr, torch.from_numpy(x), calls=CALLS)
+    ms = medians(alternate_timers(timers, rounds, warmup=1))
     return {
         "shape": label, "sparsity": sparsity, "dense_rule": dense_rule,
         "groups": reordered.num_groups, "groups_no_reorder": plain.num_groups,

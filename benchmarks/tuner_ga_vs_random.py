@@ -43,6 +43,7 @@ from compiler.tuner.measure import Measurer, TimingPlan, build_kernel, make_runn
 from compiler.tuner.session import TuneSession  # noqa: E402
 from compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
 from compiler.tuner.workers import JobFailure, WorkerPool  # noqa: E402
+from device.compare import alternate_timers, medians  # noqa: E402
 from edgeprune.fileio import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,12 +122,9 @@ def best_config_at(task: Task, log: Path, budget: int) -> dict:
 
 def side_by_side(libs: dict[str, Path], args, rounds: int) -> dict[str, float]:
     """Per library, the median over ``rounds`` alternating rounds of each round's fastest repeat (ms)."""
-    times: dict[str, list[float]] = {name: [] for name in libs}
-    for _ in range(rounds):
-        for name, path in libs.items():
-            stats = time_library(str(path), args, FINAL_PLAN)
-            times[name].append(stats["min_ms"])  # the statistic the tuner ranks by
-    return {name: statistics.median(v) for name, v in times.items()}
+    # min_ms: the statistic the tuner ranks by
+    timers = {name: (lambda path=path: time_library(str(path), args, FINAL_PLAN)["min_ms"]) for name, path in libs.items()}
+    return medians(alternate_timers(timers, rounds))
 
 
 def tuning_cost(task: Task, target: dict) -> dict:

@@ -1,33 +1,71 @@
-"""Latency of several engines on one input, measured alternately, for side-by-side tables.
+"""Latency of several contenders measured alternately, for side-by-side tables and choices.
 
-On a shared machine the load drifts; timing engine A for a minute and then engine B compares
-two different machines. Alternating rounds (each engine warmed up, then timed a few times,
-then the next engine) spreads the drift over all engines alike, so their medians and ratios
-are comparable within one run even when the absolute times are not.
+On a shared machine the load drifts; timing contender A for a minute and then B compares two
+different machines. Alternating rounds (each contender warmed up, then timed a few times,
+then the next) spreads the drift over all of them alike, so their medians and ratios are
+comparable within one run even when the absolute times are not.
+
+A contender is a ``Timer``: a callable that runs it (once, or a batch) and returns
+milliseconds. ``wall_clock`` makes one from any Python callable, ``kernel_timer`` from a
+compiled TVM kernel (timed by TVM's own evaluator); ``alternate`` times whole-model engines
+on one input.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 Engine = Callable[[np.ndarray], object]
+Timer = Callable[[], float]
+
+
+def alternate_timers(timers: Mapping[str, Timer], rounds: int, runs: int = 1, warmup: int = 0) -> dict[str, list[float]]:
+    """Every timed measurement per contender: ``rounds`` x (``warmup`` untimed + ``runs`` timed) each, in turn."""
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            for _ in range(warmup):
+                timer()
+            times[name].extend(timer() for _ in range(runs))
+    return times
+
+
+def medians(times: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def wall_clock(fn: Callable[..., object], *args: Any, calls: int = 1) -> Timer:
+    """Milliseconds per call of ``fn(*args)``, averaged over ``calls`` back-to-back calls."""
+
+    def timer() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn(*args)
+        return (time.perf_counter() - start) * 1e3 / calls
+
+    return timer
+
+
+def kernel_timer(lib: Any, args: Sequence[Any], calls: int) -> Timer:
+    """Milliseconds per call of a compiled kernel's ``main`` on ``args`` (TVM tensors), over ``calls`` calls."""
+    import tvm
+
+    evaluator = lib.mod.time_evaluator("main", tvm.cpu(), number=calls, repeat=1, min_repeat_ms=0)
+    return lambda: evaluator(*args).results[0] * 1e3
 
 
 def alternate(engines: Mapping[str, Engine], x: np.ndarray, rounds: int, runs: int) -> dict[str, list[float]]:
-    """Milliseconds of every timed run per engine: ``rounds`` x (1 warm-up + ``runs`` timed) each."""
-    times: dict[str, list[float]] = {name: [] for name in engines}
-    for _ in range(rounds):
-        for name, run in engines.items():
-            run(x)  # warm-up: caches, and the previous engine's spinning threads going back to sleep
-            for _ in range(runs):
-                start = time.perf_counter()
-                run(x)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return times
+    """Milliseconds of every timed run per engine on ``x``: ``rounds`` x (1 warm-up + ``runs`` timed) each.
+
+    The warm-up fills the caches and lets the previous engine's spinning threads go back to sleep.
+    """
+    return alternate_timers({name: wall_clock(run, x) for name, run in engines.items()}, rounds, runs, warmup=1)
 
 
 def onnxruntime_engine(onnx_path: str | Path, threads: int, input_name: str = "input") -> Engine:

@@ -13,7 +13,6 @@ weights become those constants. Every candidate's measurement and choice is retu
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,17 +154,14 @@ def _compiled(func: tvm.tirx.PrimFunc, rules, configs: dict[str, Config], target
 
 def _alternate(kernels: list[tuple[Any, list[np.ndarray]]], out_shape: list[int]) -> list[float]:
     """Median ms per call of each kernel, timed in turn every round."""
-    timers = []
-    for lib, inputs in kernels:
+    from device.compare import alternate_timers, kernel_timer, medians
+
+    timers = {}
+    for i, (lib, inputs) in enumerate(kernels):
         args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in inputs]
         args.append(tvm.runtime.tensor(np.zeros(out_shape, np.float32)))
-        timer = lib.mod.time_evaluator("main", tvm.cpu(), number=CALLS_PER_ROUND, repeat=1, min_repeat_ms=0)
-        timers.append((timer, args))
-    times: list[list[float]] = [[] for _ in kernels]
-    for _ in range(ROUNDS):
-        for i, (timer, args) in enumerate(timers):
-            times[i].append(timer(*args).results[0] * 1e3)
-    return [statistics.median(t) for t in times]
+        timers[i] = kernel_timer(lib, args, CALLS_PER_ROUND)
+    return list(medians(alternate_timers(timers, ROUNDS)).values())
 
 
 @dataclass(frozen=True)
