@@ -9,6 +9,7 @@ program; configs differ only in speed.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,16 @@ class ScheduleRule(ABC):
     @abstractmethod
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         """Schedule ``sch`` (holding the matched PrimFunc as ``main``) with ``config``."""
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        """Why ``config`` (valid knob by knob) is not worth building for ``wl``, or ``None``.
+
+        The tuner skips such configs before building: unrolled bodies above
+        ``MAX_UNROLLED_FMAS`` (tens of seconds to compile, and they spill registers anyway),
+        tiles wider than the axis they tile, vector widths the rule would not use (another
+        config's duplicate).
+        """
+        return None
 
     def check_config(self, wl: Workload, config: Config) -> Config:
         """``config`` completed with defaults; raises ``ValueError`` on a value outside the space."""
@@ -198,6 +209,19 @@ def _downstream(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_
         seen.append(block)
         frontier.extend(sch.get_consumers(block))
     return seen
+
+
+def round_up(n: int, multiple: int) -> int:
+    return math.ceil(n / multiple) * multiple
+
+
+def row_tiles_wasted(wl: Workload, config: Config) -> str | None:
+    """``wasted`` for conv rules tiling output rows by ``nvec x vec`` columns and ``tile_y`` rows."""
+    if config["nvec"] > 1 and config["nvec"] * config["vec"] > round_up(wl["ow"], config["vec"]):
+        return "row tile wider than the output row"
+    if config["tile_y"] > 1 and config["tile_y"] > wl["oh"]:
+        return "row band taller than the output"
+    return None
 
 
 def divisors(n: int, limit: int | None = None) -> list[int]:

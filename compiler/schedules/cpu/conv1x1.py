@@ -20,6 +20,7 @@ import math
 from tvm import s_tir
 
 from compiler.schedules.base import (
+    MAX_UNROLLED_FMAS,
     Config,
     ScheduleRule,
     Space,
@@ -27,6 +28,7 @@ from compiler.schedules.base import (
     divisors,
     inline_epilogue,
     pick,
+    round_up,
     vector_choices,
 )
 from compiler.schedules.conv_analysis import analyze_conv
@@ -74,6 +76,13 @@ class Conv1x1(ScheduleRule):
             nvec = 1
         order = "channel" if panel else "spatial"
         return {"tile_co": tile_co, "vec": vec, "nvec": nvec, "unroll_k": 1, "order": order, "panel": panel}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["tile_co"] * config["nvec"] * config["unroll_k"] > MAX_UNROLLED_FMAS:
+            return "unrolled micro-kernel too large"
+        if config["nvec"] > 1 and config["nvec"] * config["vec"] > round_up(wl["oh"] * wl["ow"], config["vec"]):
+            return "spatial tile wider than the feature map"
+        return None
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         conv = sch.get_sblock(wl.anchor)

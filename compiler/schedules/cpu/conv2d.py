@@ -22,6 +22,7 @@ from compiler.schedules.base import (
     divisors,
     inline_epilogue,
     pick,
+    row_tiles_wasted,
     vector_choices,
 )
 from compiler.schedules.conv_analysis import analyze_conv
@@ -60,6 +61,12 @@ class Conv2d(ScheduleRule):
         taps = wl["kh"] * wl["kw"]
         unroll = int(taps * tile_co * nvec <= MAX_UNROLLED_FMAS)
         return {"tile_co": tile_co, "nvec": nvec, "vec": vec, "tile_y": tile_y, "unroll_taps": unroll, "parallel": parallel}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        taps = wl["kh"] * wl["kw"] if config["unroll_taps"] else 1
+        if taps * config["tile_co"] * config["nvec"] > MAX_UNROLLED_FMAS:
+            return "unrolled micro-kernel too large"
+        return row_tiles_wasted(wl, config)
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         conv = sch.get_sblock(wl.anchor)

@@ -20,6 +20,7 @@ from compiler.schedules.base import (
     Workload,
     inline_epilogue,
     pick,
+    row_tiles_wasted,
     vector_choices,
 )
 from compiler.schedules.conv_analysis import analyze_conv
@@ -55,6 +56,11 @@ class DepthwiseConv(ScheduleRule):
         if wl["co"] * math.ceil(oh / tile_y) < 4 * self.hw.cores:
             tile_y = 1
         return {"tile_y": tile_y, "nvec": nvec, "vec": vec, "pad_at": "rows"}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if wl["kh"] * wl["kw"] * config["tile_y"] * config["nvec"] > MAX_UNROLLED_FMAS:
+            return "unrolled micro-kernel too large"
+        return row_tiles_wasted(wl, config)
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         conv = sch.get_sblock(wl.anchor)

@@ -23,6 +23,7 @@ from compiler.schedules.base import (
     inline_epilogue,
     iter_kinds,
     pick,
+    round_up,
     vector_choices,
 )
 
@@ -66,6 +67,11 @@ class Matmul(ScheduleRule):
         tile_i = pick(space["tile_i"], lambda t: (m % t == 0, -abs(t * nvec - 12)))
         macs = wl["batch"] * m * n * wl["k"]
         return {"tile_i": tile_i, "nvec": nvec, "vec": vec, "parallel": int(macs >= PARALLEL_MIN_MACS)}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["nvec"] > 1 and config["nvec"] * config["vec"] > round_up(wl["n"], config["vec"]):
+            return "column tile wider than the matrix"
+        return None
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         block = sch.get_sblock(wl.anchor)

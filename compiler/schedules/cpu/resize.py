@@ -77,6 +77,11 @@ class Resize2d(ScheduleRule):
             "parallel": [0, 1],
         }
 
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["tile_x"] > 8 and config["tile_x"] // 2 >= wl["ow"]:
+            return "column tile wider than the output row"
+        return None
+
     def default(self, wl: Workload) -> Config:
         elements = wl["n"] * wl["c"] * wl["oh"] * wl["ow"]
         tile_x = 32 if wl["ow"] >= 32 else 16
@@ -107,6 +112,11 @@ class SeparableResize2d(ScheduleRule):
 
     def space(self, wl: Workload) -> Space:
         return {"stage": ["channel", "whole"], "vec": vector_choices(self.hw), "gather_vec": [0, 1]}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["vec"] > min(vector_choices(self.hw)) and config["vec"] // 2 >= wl["ow"]:
+            return "vector wider than the output row"
+        return None
 
     def default(self, wl: Workload) -> Config:
         lanes = vector_choices(self.hw)

@@ -50,6 +50,11 @@ class Softmax(ScheduleRule):
         vec = max([1] + [v for v in vector_choices(self.hw) if cols % v == 0])
         return {"vec": vec, "parallel": int(wl["rows"] * cols >= PARALLEL_MIN_ELEMENTS)}
 
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["vec"] > 1 and wl["cols"] % config["vec"]:
+            return "vector width does not divide the row (the rule would not vectorise)"
+        return None
+
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         maxelem, exp, expsum = (sch.get_sblock(n) for n in ("T_softmax_maxelem", "T_softmax_exp", "T_softmax_expsum"))
         norm = sch.get_sblock("T_softmax_norm")

@@ -8,6 +8,7 @@ from compiler.schedules.base import MAX_UNROLLED_FMAS, Workload
 from compiler.schedules.conv_analysis import ConvGeometry
 from compiler.schedules.cpu.conv2d import Conv2d
 from compiler.schedules.cpu.depthwise import DepthwiseConv
+from compiler.schedules.cpu.resize import SeparableResize2d
 from compiler.schedules.cpu.softmax import Softmax
 from compiler.target import Hardware
 from compiler.tuner.space import SearchSpace
@@ -69,3 +70,11 @@ def test_every_valid_gene_is_valid_and_the_rest_are_not():
     valid = set(space.valid_genes())
     everything = [space.random_gene(random.Random(i)) for i in range(300)]
     assert all((space.invalid(g) is None) == (g in valid) for g in everything)
+
+
+def test_separable_resize_rejects_vectors_wider_than_the_row():
+    params = (("n", 1), ("c", 4), ("h", 3), ("w", 3), ("oh", 6), ("ow", 6))
+    wl = Workload("resize2d_separable", params, "float32", "resize")
+    space = SearchSpace(SeparableResize2d(HW), wl)
+    reasons = {v: space.invalid(space.gene({"stage": "channel", "vec": v, "gather_vec": 0})) for v in (4, 8, 16)}
+    assert reasons[4] is None and reasons[8] is None and "wider" in reasons[16]
