@@ -118,3 +118,28 @@ def test_loading_bad_artifacts(tmp_path, user_artifact):
     (broken / LIB_FILE).write_bytes(b"\x7fELF truncated")
     with pytest.raises(EdgepruneError, match="cannot be loaded"):
         load_artifact(broken)
+
+
+def test_outputs_survive_later_calls(user_artifact, tmp_path):
+    """Outputs come back without a copy and inputs go through reused tensors: neither may let
+    one call's result change under the caller, not even a model that returns its input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    art = load_artifact(user_artifact)
+    first = art(sample_input(art.inputs[0].shape, seed=1))
+    kept = first.copy()
+    art(sample_input(art.inputs[0].shape, seed=2))
+    np.testing.assert_array_equal(first, kept)
+
+    shape = [1, 3, 4, 5]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["out"])], "identity",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "identity.onnx")
+    identity = load_artifact(compiler.compile(tmp_path / "identity.onnx", out=tmp_path / "identity"))
+    ones = identity(np.ones(shape, np.float32))
+    identity(np.full(shape, 2.0, np.float32))
+    np.testing.assert_array_equal(ones, np.ones(shape, np.float32))
