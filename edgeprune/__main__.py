@@ -1,5 +1,3 @@
-import sys
+from edgeprune.cli import entry_point
 
-from edgeprune.cli import main
-
-sys.exit(main())
+entry_point()

@@ -8,6 +8,7 @@ code 2; an interrupt exits 130 after the verb has saved what it can.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,5 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry_point() -> None:
+    """The console command: ``main`` on ``sys.argv``, then exit with its code.
+
+    After an interrupt the process ends without the interpreter's teardown: a TVM RPC session
+    interrupted mid-call can abort in its C++ destructors ("terminate called without an active
+    exception", exit -6 instead of 130). What the verb saved is already on disk by then.
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()
