@@ -3,8 +3,8 @@
 TOPI's bilinear resize computes every output from four gathered inputs: the gathers follow
 the input column each output column maps to, so on a CPU they cannot be plain vector loads.
 Interpolation is separable: blending along the width first, for each *input* row, gives
-``resize_rows[n, c, iy, ox]``; blending two of those rows gives the output. The gathers then
-run over ``h x ow`` elements instead of ``4 x oh x ow``, and the second pass is unit-stride
+``resize_rows[n, c, iy, ox]``; blending two of those rows gives the output. The gathered loads
+then number ``2 x h x ow`` instead of ``4 x oh x ow``, and the second pass is unit-stride
 vector loads and FMAs. Both passes compute exactly TOPI's expressions (TOPI also blends each
 row along the width first), so the numbers are TOPI's.
 
