@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per build and per measurement (default 60)")
     parser.add_argument("--repeat", type=positive_int, default=5, help="timed repeats per candidate (default 5)")
     parser.add_argument("--min-repeat-ms", type=positive_int, default=20, help="minimum length of one repeat (default 20)")
+    parser.add_argument("--cold", action="store_true",
+                        help="time each candidate from cold caches (all but its input flushed), one call per repeat")
     parser.add_argument("--confirm-top", type=int, default=3,
                         help="re-time the default and this many best candidates per workload side by side at the end (default 3; 0: off)")
     parser.add_argument("--confirm-rounds", type=positive_int, default=3, help="alternating rounds of that re-timing (default 3)")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         src=args.src, log=args.log, trials=args.trials, target=args.target, targets_file=args.targets_file,
         device=args.device, heaviest=args.heaviest, resume=args.resume, strategy=args.strategy, seed=args.seed, builders=args.builders,
         workloads=[p.strip() for p in args.workloads.split(",") if p.strip()] if args.workloads else None,
-        timeout=args.timeout, plan=TimingPlan(repeat=args.repeat, min_repeat_ms=args.min_repeat_ms, threads=args.threads),
+        timeout=args.timeout, plan=TimingPlan(repeat=args.repeat, min_repeat_ms=args.min_repeat_ms, threads=args.threads, cold=args.cold),
         confirm_top=args.confirm_top, confirm_rounds=args.confirm_rounds, input_shape=args.input_shape,
         sparse=args.sparse,
     )
@@ -90,3 +92,4 @@ def format_table(results: list) -> str:
                      f"({total_default / total_tuned:.2f}x)")
     lines.append("(ms: fastest timed repeat; for confirmed workloads the median of that over the side-by-side rounds)")
     return "\n".join(lines)
+
