@@ -160,6 +160,9 @@ def test_bench_cli_keeps_the_runs_timed_when_interrupted(server, host_artifact, 
         [sys.executable, "-m", "edgeprune", "bench", str(host_artifact), "--device", server,
          "--runs", "1000000", "--warmup", "1", "--no-history", "--json", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        # A shell that runs the tests in the background ignores SIGINT, and children inherit that:
+        # the bench would never see the Ctrl-C below (it ran on until pytest's timeout).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     stderr: list[str] = []
 
@@ -172,8 +175,8 @@ def test_bench_cli_keeps_the_runs_timed_when_interrupted(server, host_artifact, 
     reader = threading.Thread(target=read_stderr)
     reader.start()
     try:
+        bench.wait(timeout=120)  # its stdout (a table and a line) fits in the pipe meanwhile
         stdout = bench.stdout.read()
-        bench.wait(timeout=120)
         reader.join(timeout=30)
     finally:
         bench.kill()
