@@ -19,11 +19,13 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 import compiler
+from device.compare import alternate_timers, wall_clock
 from device.runners import runner_for
 from device.runners.localfarm import LocalFarm
 from edgeprune.fileio import write_json
@@ -57,16 +59,17 @@ def main() -> None:
         farm.server("bench")
         runners = {"local": runner_for("local"), "rpc": runner_for(str(farm.address("bench")))}
         timings: dict[str, list[float]] = {name: [] for name in runners}
-        walls: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(args.rounds):
-            for name, runner in runners.items():
-                start = time.perf_counter()
-                result = runner.measure(art, runs=args.runs, warmup=3, threads=args.threads)
-                walls[name].append(time.perf_counter() - start)
-                timings[name] += result.stats.timings_ms
+
+        def measured(name: str) -> Callable[[], float]:
+            """One ``measure()`` of the runner, its timed runs kept; returns its wall time (ms)."""
+            def run() -> None:
+                timings[name].extend(runners[name].measure(art, runs=args.runs, warmup=3, threads=args.threads).stats.timings_ms)
+            return wall_clock(run)
+
+        walls = alternate_timers({name: measured(name) for name in runners}, args.rounds)
 
     rows = {name: {"median_ms": statistics.median(t), "min_ms": min(t), "runs": len(t),
-                   "measure_wall_s": statistics.median(walls[name])} for name, t in timings.items()}
+                   "measure_wall_s": statistics.median(walls[name]) / 1e3} for name, t in timings.items()}
     ratio = rows["rpc"]["median_ms"] / rows["local"]["median_ms"]
     print(f"{args.model} {args.size}x{args.size}, {args.threads} thread(s), {args.rounds} rounds x {args.runs} runs, "
           f"alternating, on {platform.processor() or platform.machine()}")
