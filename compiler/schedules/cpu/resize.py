@@ -36,16 +36,16 @@ from compiler.schedules.base import (
 PARALLEL_MIN_ELEMENTS = 1 << 14
 
 
-def resize_workload(func, op: str, source_block: str) -> Workload | None:  # noqa: ANN001 - PrimFunc
-    """``op``'s workload when ``func``'s block ``resize`` reads a tensor through ``source_block``
-    (the input itself for TOPI's form, the blended rows for the separable one)."""
+def resize_workload(func, op: str, separable: bool) -> Workload | None:  # noqa: ANN001 - PrimFunc
+    """``op``'s workload when ``func`` holds a ``resize`` block in the asked form: fed by a
+    ``resize_rows`` block (separable) or reading the input itself (TOPI's)."""
     sch = s_tir.Schedule(func)
     block = block_named(sch, (OUT_BLOCK,))
     dims = extents(sch, block) if block is not None else None
     if dims is None or iter_kinds(sch, block) != "SSSS":
         return None
     rows = block_named(sch, (ROWS_BLOCK,))
-    if (rows is not None) != (source_block == ROWS_BLOCK):
+    if (rows is not None) != separable:
         return None
     source = sch.get(rows if rows is not None else block).reads[0].source
     n, c, oh, ow = dims
@@ -67,7 +67,7 @@ class Resize2d(ScheduleRule):
     name = "resize2d"
 
     def matches(self, func) -> Workload | None:
-        return resize_workload(func, "resize2d", OUT_BLOCK)
+        return resize_workload(func, "resize2d", separable=False)
 
     def space(self, wl: Workload) -> Space:
         return {
@@ -108,7 +108,7 @@ class SeparableResize2d(ScheduleRule):
     name = "resize2d_separable"
 
     def matches(self, func) -> Workload | None:
-        return resize_workload(func, "resize2d_separable", ROWS_BLOCK)
+        return resize_workload(func, "resize2d_separable", separable=True)
 
     def space(self, wl: Workload) -> Space:
         return {"stage": ["channel", "whole"], "vec": vector_choices(self.hw), "gather_vec": [0, 1]}
