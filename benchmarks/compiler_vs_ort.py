@@ -37,7 +37,7 @@ from compiler.schedules.registry import schedule_module
 from compiler.target import hardware_of, host_cores, make_target, resolve_target
 from compiler.threads import set_num_threads
 from compiler.tuner.log import tuning_configs
-from device.compare import Engine, alternate, onnxruntime_engine
+from device.compare import Engine, alternate, kernel_timer, onnxruntime_engine
 from edgeprune.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
@@ -114,8 +114,8 @@ def time_kernel(func, target, number: int = 20, repeat: int = 5) -> float:
     lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
     rng = np.random.default_rng(0)
     args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in p.shape]).astype("float32")) for p in func.params]
-    timer = lib.mod.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat)
-    return min(timer(*args).results)
+    timer = kernel_timer(lib, args, number)
+    return min(timer() for _ in range(repeat)) / 1e3
 
 
 def conv_kernels(ckpt: Path, target) -> list[dict]:
