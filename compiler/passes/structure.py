@@ -48,6 +48,12 @@ def conv_kernels(mod: tvm.IRModule) -> dict[str, list[str]]:
     return kernels
 
 
+def convs_in(blocks: list[str]) -> int:
+    """How many convolutions a kernel with these block names computes (2 for a merged
+    expand/depthwise pair, see ``fuse_expand_depthwise``)."""
+    return sum(b in CONV_BLOCKS for b in blocks)
+
+
 def kernel_calls(mod: tvm.IRModule, func: str = "main") -> list[str]:
     """Names of the PrimFuncs ``func`` calls through ``call_tir``, one entry per call site."""
     calls: list[str] = []

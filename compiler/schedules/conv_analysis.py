@@ -60,10 +60,25 @@ def _coeffs(expr, var_list) -> list[int] | None:
     return [int(c) for c in found]
 
 
-def analyze_conv(func: tvm.tirx.PrimFunc) -> tuple[ConvGeometry, str, str] | None:
-    """(geometry, anchor block name, dtype) of the conv in ``func``, or ``None``."""
+def conv_anchors(func: tvm.tirx.PrimFunc) -> list[str]:
+    """Names of the conv blocks of ``func``, in program order."""
     sch = s_tir.Schedule(func)
-    anchor = block_named(sch, CONV_ANCHORS)
+    return [sch.get(b).name_hint for b in blocks_of(sch) if sch.get(b).name_hint.rstrip("0123456789") in CONV_ANCHORS]
+
+
+def analyze_conv(func: tvm.tirx.PrimFunc, anchor_name: str | None = None) -> tuple[ConvGeometry, str, str] | None:
+    """(geometry, anchor block name, dtype) of the conv in ``func``, or ``None``.
+
+    Without ``anchor_name`` the function must hold exactly one conv (a merged group, see
+    ``passes.fuse_expand_depthwise``, is not a conv); with it, that block is analysed.
+    """
+    sch = s_tir.Schedule(func)
+    if anchor_name is None:
+        names = conv_anchors(func)
+        if len(names) != 1:
+            return None
+        anchor_name = names[0]
+    anchor = block_named(sch, (anchor_name,))
     if anchor is None or iter_kinds(sch, anchor) != "SSSSRRR":
         return None
     block = sch.get(anchor)

@@ -1,4 +1,5 @@
-"""Fusion structure: one kernel per conv, with bias, activation and residual add inside it."""
+"""Fusion structure: one kernel per conv (or per merged expand/depthwise pair), with bias,
+activation and residual add inside it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch import nn
 
 from compiler.build import fuse
 from compiler.frontend import import_model
-from compiler.passes.structure import conv_kernels, kernel_calls, prim_funcs, relax_ops
+from compiler.passes.structure import conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
 from compiler.target import make_target, resolve_target
 from pruning.checkpoint import load_checkpoint
 from tests.compiler.conftest import make_checkpoint
@@ -29,7 +30,9 @@ def check_structure(ckpt) -> dict[str, list[str]]:
     calls = kernel_calls(mod)
     model = load_checkpoint(ckpt).model
     n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
-    assert sum(name in kernels for name in calls) == n_convs
+    assert sum(convs_in(kernels.get(name, [])) for name in calls) == n_convs
+    # small-map inverted residuals run their expand and depthwise convs in one kernel
+    assert any(convs_in(blocks) == 2 for blocks in kernels.values())
     # no BN, bias, activation or residual add runs as a kernel of its own
     for name, func in prim_funcs(mod).items():
         if name not in kernels:
@@ -39,11 +42,13 @@ def check_structure(ckpt) -> dict[str, list[str]]:
 
 def test_user_model_epilogues_fused(user_checkpoint):
     kernels = check_structure(user_checkpoint)
-    # FuseTIR names a kernel after its ops: conv, bias add, then the epilogue
-    assert any("multiply" in k and "tir_clip" in k for k in kernels)  # hardswish / h_sigmoid gate
-    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_tir_clip\d*", k) for k in kernels)  # ReLU6
-    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_relu\d*", k) for k in kernels)  # ReLU
-    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_add\d*", k) for k in kernels)  # residual add
+    # FuseTIR names a kernel after its ops: conv, bias add, then the epilogue; a merged
+    # expand/depthwise kernel is named "<expand group>__<depthwise group>"
+    groups = [group for k in kernels for group in k.split("__")]
+    assert any("multiply" in g and "tir_clip" in g for g in groups)  # hardswish / h_sigmoid gate
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_tir_clip\d*", g) for g in groups)  # ReLU6
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_relu\d*", g) for g in groups)  # ReLU
+    assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_add\d*", g) for g in groups)  # residual add
 
 
 @pytest.mark.parametrize("model, shape", [("topformer-tiny", [1, 3, 128, 128]), ("deeplabv3plus-mbv2", [1, 3, 64, 128])])

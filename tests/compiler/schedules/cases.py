@@ -20,15 +20,20 @@ from compiler.target import hardware_of, make_target, resolve_target
 Builder = Callable[..., relax.Expr]
 
 
-def prim_func(build: Builder, *shapes: tuple[int, ...]) -> tvm.tirx.PrimFunc:
-    """Legalize and fuse ``build(*inputs)`` and return the one PrimFunc that results."""
+def fused_module(build: Builder, *shapes: tuple[int, ...], expand_depthwise: bool = False) -> tvm.IRModule:
+    """``build(*inputs)`` legalized and fused (``FuseEpilogue``)."""
     bb = relax.BlockBuilder()
     inputs = [relax.Var(f"x{i}", relax.TensorType(s, "float32")) for i, s in enumerate(shapes)]
     with bb.function("main", inputs):
         with bb.dataflow():
             out = bb.emit_output(build(*inputs))
         bb.emit_func_output(out)
-    mod = FuseEpilogue()(bb.get())
+    return FuseEpilogue(expand_depthwise)(bb.get())
+
+
+def prim_func(build: Builder, *shapes: tuple[int, ...], expand_depthwise: bool = False) -> tvm.tirx.PrimFunc:
+    """Legalize and fuse ``build(*inputs)`` and return the one PrimFunc that results."""
+    mod = fused_module(build, *shapes, expand_depthwise=expand_depthwise)
     funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
     assert len(funcs) == 1, [gv.name_hint for gv in mod.functions]
     return funcs[0]
@@ -61,6 +66,13 @@ def conv(cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups
 
     return build
 
+
+
+def expand_depthwise(cin: int, ce: int, k: int, stride: int = 1, epilogue: str = "bias_relu") -> Builder:
+    """An inverted residual's expand 1x1 conv (bias, ReLU) and depthwise conv (``epilogue``)."""
+    expand = conv(cin, ce, 1)
+    depthwise = conv(ce, ce, k, stride=stride, groups=ce, epilogue=epilogue)
+    return lambda x: depthwise(expand(x))
 
 TARGET = make_target(resolve_target("host"))
 RULES = cpu_rules(hardware_of(TARGET))

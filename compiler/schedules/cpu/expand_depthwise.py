@@ -1,0 +1,148 @@
+"""An inverted residual's expand 1x1 conv and its depthwise conv as one kernel, band by band.
+
+The PrimFunc comes from ``passes.fuse_expand_depthwise``: ``conv1x1 -> bias/act -> pad ->
+depthwise -> bias/act``. Each parallel task is a block of ``tile_c`` expanded channels and a
+band of ``tile_y`` depthwise output rows. It first computes the expanded rows the band reads
+(``(tile_y - 1) * stride + kh`` of them, so bands overlap by ``kh - stride`` recomputed rows)
+into a small buffer, the expand's bias and activation applied while they are padded into
+place, then runs the depthwise micro-kernel of ``depthwise.py`` over them. The expanded map
+never goes to memory whole: at TopFormer-Tiny's first stage it is 16.7 MB.
+
+The expand's micro-kernel keeps ``tile_c`` channels x ``vec`` columns of one row in registers
+and reduces over the input channels; the buffer layout is the depthwise's padded one
+(de-interleaved columns for stride 2, see ``conv_padding``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from tvm import s_tir
+
+from compiler.schedules.base import (
+    MAX_UNROLLED_FMAS,
+    Config,
+    NotApplicable,
+    ScheduleRule,
+    Space,
+    Workload,
+    divisors,
+    inline_epilogue,
+    pick,
+    vector_choices,
+)
+from compiler.schedules.conv_analysis import analyze_conv, conv_anchors
+from compiler.schedules.cpu.conv_padding import padding_block
+
+# Workload params: the depthwise conv's geometry and the expand's input channels.
+# What a task's band buffers may take: well inside a core's L2 (1-2 MB on current x86 parts).
+BAND_BYTES = 1024 * 1024
+PARAMS = ("n", "cin", "h", "w", "ce", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "oh", "ow")
+
+
+class ExpandDepthwise(ScheduleRule):
+    name = "expand_depthwise"
+
+    def matches(self, func) -> Workload | None:
+        anchors = conv_anchors(func)
+        if len(anchors) != 2:
+            return None
+        expand, depthwise = analyze_conv(func, anchors[0]), analyze_conv(func, anchors[1])
+        if expand is None or depthwise is None or not (expand[0].pointwise and depthwise[0].depthwise):
+            return None
+        e, d = expand[0], depthwise[0]
+        if e.co != d.ci or (e.oh, e.ow) != (d.h, d.w):
+            return None
+        values = {**{k: getattr(d, k) for k in PARAMS if hasattr(d, k)}, "cin": e.ci, "ce": e.co}
+        return Workload("expand_depthwise", tuple((k, values[k]) for k in PARAMS), depthwise[2], anchors[1])
+
+    def space(self, wl: Workload) -> Space:
+        ce = wl["ce"]
+        return {
+            "tile_c": sorted(set(divisors(ce, 32)) | {v for v in (4, 8, 16) if v <= ce}),
+            "tile_y": [1, 2, 4, 8, 16],
+            "dw_rows": [1, 2, 4],
+            "vec": vector_choices(self.hw),
+        }
+
+    def default(self, wl: Workload) -> Config:
+        space = self.space(wl)
+        ce, oh, ow, w = wl["ce"], wl["oh"], wl["ow"], wl["w"]
+        vec = pick(space["vec"], lambda v: (v <= min(ow, w), w % v == 0, v))
+        tile_c = pick(space["tile_c"], lambda t: (-abs(t - 16) - 16 * (math.ceil(ce / t) * t - ce) / ce))
+        # Tall bands recompute fewer halo rows, but a task's two band buffers (expanded rows,
+        # then padded) must stay in L2 and there must be enough tasks for the cores.
+        tasks = lambda t: wl["n"] * math.ceil(ce / tile_c) * math.ceil(oh / t)  # noqa: E731
+        tile_y = pick(space["tile_y"], lambda t: (
+            tasks(t) >= 4 * self.hw.cores, self._band_bytes(wl, tile_c, t) <= BAND_BYTES, t <= oh, oh % t == 0, t
+        ))
+        return {"tile_c": tile_c, "tile_y": tile_y, "dw_rows": min(tile_y, 2), "vec": vec}
+
+    @staticmethod
+    def _band_bytes(wl: Workload, tile_c: int, tile_y: int) -> int:
+        rows = (tile_y - 1) * wl["sh"] + (wl["kh"] - 1) * wl["dh"] + 1
+        return 2 * 4 * tile_c * rows * (wl["w"] + 2 * wl["pl"])
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["tile_c"] > MAX_UNROLLED_FMAS // 8:
+            return "unrolled micro-kernel too large"
+        if config["dw_rows"] > config["tile_y"]:
+            return "depthwise register rows taller than the band"
+        if config["tile_y"] > 1 and config["tile_y"] > wl["oh"]:
+            return "row band taller than the output"
+        if config["vec"] > max(wl["w"], wl["ow"]) and config["vec"] > min(vector_choices(self.hw)):
+            return "vector wider than the rows"
+        return None
+
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        expand_name, depthwise_name = conv_anchors(sch.mod["main"])
+        expand, depthwise = sch.get_sblock(expand_name), sch.get_sblock(depthwise_name)
+        for producer in sch.get_producers(expand):
+            sch.compute_inline(producer)  # the unpadded pad_temp copy of a 1x1 conv
+        pad = padding_block(sch, depthwise)
+        if pad is None:
+            raise NotApplicable("depthwise conv reads no padding block")
+        # Accumulate the expand in registers (a tile_c x vec local tile), then store it with its
+        # bias and activation applied: the band's buffer is too big for LLVM to keep in registers.
+        store = sch.cache_write(expand, 0, "local")
+        while (consumers := sch.get_consumers(store)) and not sch.get(consumers[0]).same_as(sch.get(pad)):
+            sch.reverse_compute_inline(consumers[0])
+        out = inline_epilogue(sch, depthwise)
+
+        tile_c, tile_y, vec = config["tile_c"], config["tile_y"], config["vec"]
+        n, f, y, x, rc, ry, rx = sch.get_loops(depthwise)
+        fo, fi = sch.split(f, [None, tile_c])
+        yo, yi = sch.split(y, [None, tile_y])
+        yio, yii = sch.split(yi, [None, config["dw_rows"]])
+        xo, xv = sch.split(x, [None, vec])
+        # Bands outermost: a thread runs a band's channel blocks back to back, so the input rows
+        # they all read stay in its cache.
+        sch.reorder(n, yo, fo, fi, yio, xo, rc, ry, rx, yii, xv)
+        outer = sch.fuse(n, yo, fo)
+        sch.parallel(outer)
+        for loop in (ry, rx, yii):
+            sch.unroll(loop)
+        sch.vectorize(xv)
+        sch.decompose_reduction(depthwise, rc)
+        if out is not None:
+            sch.reverse_compute_at(out, xo)
+            _, inner = sch.split(sch.get_loops(out)[-1], [None, vec])
+            sch.vectorize(inner)
+
+        stride = wl["sw"]
+        if stride > 1:
+            sch.transform_layout(
+                pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride), pad_value=0.0
+            )
+        sch.compute_at(pad, outer, preserve_unit_loops=True)
+        sch.compute_at(store, outer, preserve_unit_loops=True)
+        s_n, s_f, s_y, s_x = sch.get_loops(store)[-4:]
+        s_xo, s_xv = sch.split(s_x, [None, vec])
+        sch.reorder(s_n, s_y, s_xo, s_f, s_xv)
+        sch.vectorize(s_xv)
+        sch.compute_at(expand, s_xo, preserve_unit_loops=True)
+        e_n, e_f, e_y, e_x, e_rc, e_ry, e_rx = sch.get_loops(expand)[-7:]
+        sch.reorder(e_rc, e_ry, e_rx, e_n, e_y, e_f, e_x)
+        sch.unroll(e_f)
+        sch.vectorize(e_x)
+        sch.decompose_reduction(expand, e_rc)

@@ -1,0 +1,46 @@
+"""Which expand/depthwise pairs ``FuseExpandDepthwise`` merges into one kernel, and which it
+must leave apart (the expanded map read elsewhere too, a large map)."""
+
+from __future__ import annotations
+
+import pytest
+import tvm
+from tvm import relax
+
+from compiler.passes.structure import conv_kernels, convs_in
+from tests.compiler.schedules.cases import conv, expand_depthwise, fused_module
+
+
+def convs_per_kernel(mod: tvm.IRModule) -> list[int]:
+    """How many convs each conv kernel of ``mod`` holds, sorted."""
+    return sorted(convs_in(blocks) for blocks in conv_kernels(mod).values())
+
+
+def test_inverted_residual_merges_expand_and_depthwise_only():
+    project = conv(48, 8, 1, epilogue="bias_relu6_residual")
+    block = lambda x: project(expand_depthwise(8, 48, 3)(x), x)  # noqa: E731
+    assert convs_per_kernel(fused_module(block, (1, 8, 20, 20), expand_depthwise=True)) == [1, 2]
+    assert convs_per_kernel(fused_module(block, (1, 8, 20, 20))) == [1, 1, 1]
+
+
+def read_by_depthwise_epilogue(x: relax.Expr) -> relax.Expr:
+    """``dw(y) + y``: the expanded map ``y`` is also the depthwise group's residual input."""
+    y = conv(8, 24, 1)(x)
+    return relax.op.add(conv(24, 24, 3, groups=24)(y), y)
+
+
+def read_by_two_depthwise(x: relax.Expr) -> relax.Expr:
+    y = conv(8, 24, 1)(x)
+    return relax.op.add(conv(24, 24, 3, groups=24)(y), conv(24, 24, 5, groups=24)(y))
+
+
+@pytest.mark.parametrize("build", [read_by_depthwise_epilogue, read_by_two_depthwise])
+def test_expanded_map_read_elsewhere_is_not_merged(build):
+    mod = fused_module(build, (1, 8, 12, 12), expand_depthwise=True)
+    assert max(convs_per_kernel(mod)) == 1
+
+
+@pytest.mark.parametrize("h, w, merged", [(128, 128, True), (129, 128, False)])
+def test_only_maps_up_to_128x128_are_merged(h, w, merged):
+    mod = fused_module(expand_depthwise(4, 8, 3), (1, 4, h, w), expand_depthwise=True)
+    assert convs_per_kernel(mod) == ([2] if merged else [1, 1])
