@@ -10,9 +10,12 @@ compiled with the default schedules (no tuning; with ``--tuning-log`` also with 
 fastest configs, timed as a fourth engine), and exported to ONNX. The engines run
 the same input with the same thread count, alternately: every round runs each engine once to
 warm up (absorbing the previous engine's spinning threads) and then ``--runs`` timed times;
-the reported figure is the median over all timed runs. Then every conv kernel of the compiled
-model is timed on its own and reported in GFLOP/s beside an estimate of the machine's peak
-(the best of a few register-tiled, cache-resident 1x1 convolutions).
+the reported time is the median over all timed runs, the ratio to ONNX Runtime the median over
+rounds of the ratio within each round (``device.compare.paired_ratios``: the machine's load
+can change level mid-run, and then two whole-run medians compare different levels). Then every
+conv kernel of the compiled model is timed on its own and reported in GFLOP/s beside an
+estimate of the machine's peak (the best of a few register-tiled, cache-resident 1x1
+convolutions).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +39,7 @@ from compiler.schedules.registry import schedule_module
 from compiler.target import hardware_of, host_cores, make_target, resolve_target
 from compiler.threads import set_num_threads
 from compiler.tuner.log import tuning_configs
-from device.compare import Engine, alternate, kernel_timer, onnxruntime_engine
+from device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
 from edgeprune.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
@@ -182,14 +184,13 @@ def bench_model(name: str, hw: tuple[int, int], workdir: Path, threads: int, rou
     tuned_art = compiler.compile(ckpt, tuning_configs=tuning_configs, out=workdir / f"{name}-tuned") if tuning_configs else None
     x = np.random.default_rng(0).standard_normal((1, 3, *hw)).astype(np.float32)
     times = alternate(engines(ckpt, art, threads, tuned_art), x, rounds, runs)
-    medians = {k: statistics.median(v) for k, v in times.items()}
     kernels = conv_kernels(ckpt, target)
     return {
         "model": name,
         "input_shape": [1, 3, *hw],
         "compile_seconds": round(compile_s, 2),
-        "median_ms": {k: round(v, 3) for k, v in medians.items()},
-        "ratio_to_ort": {k: round(v / medians["onnxruntime"], 3) for k, v in medians.items()},
+        "median_ms": {k: round(v, 3) for k, v in medians(times).items()},
+        "ratio_to_ort": {k: round(v, 3) for k, v in paired_ratios(times, "onnxruntime", runs).items()},
         "runs_ms": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "conv_kernels": kernels,
     }
@@ -206,7 +207,7 @@ def format_table(rows: list[dict], peak: float) -> str:
         )
         if "edgeprune_tuned" in ms:
             lines.append(f"{'  tuned':<20} {'':>9} {ms['edgeprune_tuned']:>10.2f} {'':>8} {'':>8} {ratio['edgeprune_tuned']:>7.2f}")
-    lines.append(f"(ms: median per inference; peak estimate {peak:.0f} GFLOP/s)")
+    lines.append(f"(ms: median per inference; ratios: median of per-round ratios; peak estimate {peak:.0f} GFLOP/s)")
     for row in rows:
         kernels = row["conv_kernels"]
         total_us = sum(k["us"] * k["calls"] for k in kernels)

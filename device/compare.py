@@ -3,7 +3,11 @@
 On a shared machine the load drifts; timing contender A for a minute and then B compares two
 different machines. Alternating rounds (each contender warmed up, then timed a few times,
 then the next) spreads the drift over all of them alike, so their medians and ratios are
-comparable within one run even when the absolute times are not.
+comparable within one run even when the absolute times are not. The drift is not always
+smooth: this machine switches between load levels (ONNX Runtime on TopFormer-Tiny took 8.6 ms
+in some rounds and 14.7 ms in others of one run), and then the medians of two contenders'
+whole-run times can fall in different levels. ``paired_ratios`` compares each round with
+itself instead.
 
 A contender is a ``Timer``: a callable that runs it (once, or a batch) and returns
 milliseconds. ``wall_clock`` makes one from any Python callable, ``kernel_timer`` from a
@@ -38,6 +42,21 @@ def alternate_timers(timers: Mapping[str, Timer], rounds: int, runs: int = 1, wa
 
 def medians(times: Mapping[str, Sequence[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def paired_ratios(times: Mapping[str, Sequence[float]], anchor: str, runs: int) -> dict[str, float]:
+    """Per contender, the median over rounds of its round median over ``anchor``'s in that round.
+
+    ``times`` as ``alternate_timers`` returns them, ``runs`` timed values per contender per round.
+    """
+    def round_medians(values: Sequence[float]) -> list[float]:
+        return [statistics.median(values[i:i + runs]) for i in range(0, len(values), runs)]
+
+    base = round_medians(times[anchor])
+    return {
+        name: statistics.median(v / b for v, b in zip(round_medians(values), base, strict=True))
+        for name, values in times.items()
+    }
 
 
 def wall_clock(fn: Callable[..., object], *args: Any, calls: int = 1) -> Timer:

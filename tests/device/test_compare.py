@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from device.compare import alternate_timers, medians, wall_clock
+from device.compare import alternate_timers, medians, paired_ratios, wall_clock
 
 
 def test_contenders_take_turns_and_warmups_are_not_recorded():
@@ -30,3 +30,12 @@ def test_wall_clock_reports_milliseconds_per_call():
     ms = timer()
     assert seen == [0.01] * 3
     assert ms == pytest.approx(10.0, abs=5.0)  # generous: a loaded machine oversleeps
+
+
+def test_paired_ratios_compare_each_round_with_itself():
+    """The machine doubles its latencies in round 3, between a's turn and b's: the whole-run
+    medians land in different levels (b 2.4x a) while four rounds of five say 1.2x."""
+    a_rounds, b_rounds = [10, 10, 10, 20, 20], [12, 12, 24, 24, 24]
+    times = {"a": [v for v in a_rounds for _ in range(2)], "b": [v for v in b_rounds for _ in range(2)]}
+    assert medians(times)["b"] / medians(times)["a"] == pytest.approx(2.4)
+    assert paired_ratios(times, "a", runs=2) == {"a": 1.0, "b": pytest.approx(1.2)}
