@@ -22,7 +22,17 @@ models at 512x512 (DeepLabV3+ 512x1024), builds with different limits alternatin
 - 64x64 vs 128x128: Tiny 1.054 vs 1.007, Base 1.149 vs 1.151, DeepLabV3+ 1.034 vs 1.038;
 - 64x64 vs 128x128 vs 256x256: Tiny 1.062 vs 1.005 vs 1.002.
 
-DeepLabV3+'s large-map blocks (24-32 input channels at 128x256 and up) lose when merged.
+With the merged kernel's store unrolled and stride-2 bands copied without de-interleaving:
+
+- none vs 128x128 vs 256x256: Tiny 1.165 vs 1.190 vs 1.127 (a quiet machine: ORT at 8.5 ms,
+  where the runs above had it at 14-15 ms; the merge saves memory traffic, which pays most
+  when other tenants load the memory bus);
+- 128x128 vs 256x256: DeepLabV3+ 1.058 vs 1.110 (every one of 10 rounds agrees);
+- none vs 128x128 vs all: DeepLabV3+ 1.002 vs 1.013 vs 1.033.
+
+DeepLabV3+'s large-map blocks (24-32 input channels at 128x256 and up) lose when merged, while
+TopFormer-Tiny's 16->64 channel block at 256x256 wins; map size alone does not separate them,
+so the limit stays where neither model loses much.
 """
 
 from __future__ import annotations
