@@ -13,36 +13,50 @@ result is read only by the depthwise group and its other inputs are constants (w
 not a residual branch), so the merged group's ``FuseTIR`` PrimFunc holds both convs and their
 epilogues, and nothing else.
 
-Only blocks whose expanded map has at most ``MAX_MERGED_PIXELS`` pixels are merged. Whole
-models at 512x512 (DeepLabV3+ 512x1024), builds with different limits alternating in one run,
-2 threads, ratio to ONNX Runtime (compare within a run; the machine's load varies between runs):
+Which blocks are merged (``MergeLimits``): those whose expanded map has at most 128x128 pixels,
+and at any size those whose expand reads at most 16 channels. Such an expand does 2 x 16 flops
+per 4-byte element it writes, so writing the expanded map out and reading it back is most of
+its cost, and that is what merging saves. DeepLabV3+'s large-map blocks with 24-32 input
+channels (128x256 and up) lose when merged. The measurements behind the limits: whole models
+at 512x512 (DeepLabV3+ 512x1024), builds with different limits alternating in one run, 2
+threads, ratio to ONNX Runtime (compare within a run: the machine's load varies between runs,
+and the merge, saving memory traffic, pays most when other tenants load the memory bus).
 
 - merge none vs all: Tiny 1.096 vs 1.040, Base 1.145 vs 1.139, DeepLabV3+ 1.026 vs 1.139;
 - none vs up to 64x64: Tiny 1.121 vs 1.097, DeepLabV3+ 1.014 vs 0.990;
 - 64x64 vs 128x128: Tiny 1.054 vs 1.007, Base 1.149 vs 1.151, DeepLabV3+ 1.034 vs 1.038;
 - 64x64 vs 128x128 vs 256x256: Tiny 1.062 vs 1.005 vs 1.002.
 
-With the merged kernel's store unrolled and stride-2 bands copied without de-interleaving:
+Then with the merged kernel's store unrolled and stride-2 bands copied without de-interleaving:
 
-- none vs 128x128 vs 256x256: Tiny 1.165 vs 1.190 vs 1.127 (a quiet machine: ORT at 8.5 ms,
-  where the runs above had it at 14-15 ms; the merge saves memory traffic, which pays most
-  when other tenants load the memory bus);
-- 128x128 vs 256x256: DeepLabV3+ 1.058 vs 1.110 (every one of 10 rounds agrees);
-- none vs 128x128 vs all: DeepLabV3+ 1.002 vs 1.013 vs 1.033.
-
-DeepLabV3+'s large-map blocks (24-32 input channels at 128x256 and up) lose when merged, while
-TopFormer-Tiny's 16->64 channel block at 256x256 wins; map size alone does not separate them,
-so the limit stays where neither model loses much.
+- none vs 128x128 vs 256x256: Tiny 1.165 vs 1.190 vs 1.127 (a quiet machine, ORT at 8.5 ms);
+- 128x128 vs 256x256: DeepLabV3+ 1.058 vs 1.110 (all 10 rounds agree);
+- none vs 128x128 vs all: DeepLabV3+ 1.002 vs 1.013 vs 1.033;
+- none vs 128x128 vs 128x128 plus at most 16 input channels at any size (Tiny's 16->64 at
+  256x256, DeepLabV3+'s 16->96 at 256x512; 20-40 rounds): Tiny 1.114 vs 1.058 vs 1.036,
+  DeepLabV3+ 1.046 vs 1.024 vs 0.993 (all blocks: 1.063), Base 1.154 vs 1.162 vs 1.139,
+  pruned TopFormer 0.868 vs 0.876 vs 0.872.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import tvm
 from tvm import relax
 
 from compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
 
-MAX_MERGED_PIXELS = 128 * 128
+
+@dataclass(frozen=True)
+class MergeLimits:
+    """Which expand/depthwise pairs are worth one kernel (measurements in the module docstring)."""
+
+    max_pixels: int = 128 * 128  # expanded maps up to this size, whatever the channels
+    any_size_max_cin: int = 16  # expands reading at most this many channels, at any size
+
+    def admit(self, expand: ConvGeometry) -> bool:
+        return expand.oh * expand.ow <= self.max_pixels or expand.ci <= self.any_size_max_cin
 
 
 def _conv_of(mod: tvm.IRModule, func: relax.Function) -> ConvGeometry | None:
@@ -90,41 +104,41 @@ def _merge(expand: relax.Function, depthwise: relax.Function) -> relax.Function:
     )
 
 
-def FuseExpandDepthwise(max_pixels: int = MAX_MERGED_PIXELS) -> tvm.transform.Pass:  # noqa: N802 - pass naming
-    """Merge expand/depthwise group pairs whose expanded map has at most ``max_pixels`` pixels."""
+def FuseExpandDepthwise(limits: MergeLimits = MergeLimits()) -> tvm.transform.Pass:  # noqa: N802 - pass naming
+    """Merge the expand/depthwise group pairs ``limits`` admits."""
 
     def transform(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
         builder = relax.BlockBuilder(mod)
         for gv, func in list(mod.functions.items()):
             if isinstance(func, relax.Function) and not (func.attrs is not None and func.attrs.get("Primitive")):
-                builder.update_func(gv, _rewrite_function(builder, mod, func, max_pixels))
+                builder.update_func(gv, _rewrite_function(builder, mod, func, limits))
         return relax.transform.DeadCodeElimination()(builder.get())
 
     return tvm.transform.module_pass(transform, opt_level=0, name="FuseExpandDepthwise")
 
 
 def _rewrite_function(
-    builder: relax.BlockBuilder, mod: tvm.IRModule, func: relax.Function, max_pixels: int
+    builder: relax.BlockBuilder, mod: tvm.IRModule, func: relax.Function, limits: MergeLimits
 ) -> relax.Function:
     blocks = [
-        _rewrite_block(builder, mod, block, max_pixels) if isinstance(block, relax.DataflowBlock) else block
+        _rewrite_block(builder, mod, block, limits) if isinstance(block, relax.DataflowBlock) else block
         for block in func.body.blocks
     ]
     return relax.Function(func.params, relax.SeqExpr(blocks, func.body.body), func.ret_ty, func.is_pure,
                           func.attrs, func.span)
 
 
-def _mergeable(expand: ConvGeometry | None, depthwise: ConvGeometry | None, max_pixels: int) -> bool:
+def _mergeable(expand: ConvGeometry | None, depthwise: ConvGeometry | None, limits: MergeLimits) -> bool:
     """Whether ``schedules.cpu.expand_depthwise`` takes this pair and merging it pays."""
     return (
         expand is not None and depthwise is not None and expand.pointwise and depthwise.depthwise
         and depthwise.padded  # the rule builds its band in the padding block
-        and expand.oh * expand.ow <= max_pixels
+        and limits.admit(expand)
     )
 
 
 def _rewrite_block(
-    builder: relax.BlockBuilder, mod: tvm.IRModule, block: relax.DataflowBlock, max_pixels: int
+    builder: relax.BlockBuilder, mod: tvm.IRModule, block: relax.DataflowBlock, limits: MergeLimits
 ) -> relax.DataflowBlock:
     users = relax.analysis.udchain(block)
     bound = {b.var: b for b in block.bindings}
@@ -142,7 +156,7 @@ def _rewrite_block(
             or len(users.get(producer.var, [])) != 1
             or _uses(depthwise, depthwise.params[0]) != 1  # also read by its epilogue, e.g. ``dw(y) + y``
             or not all(isinstance(a, tvm.ir.expr.Constant) for a in producer.value.args[1:])
-            or not _mergeable(_conv_of(mod, expand), _conv_of(mod, depthwise), max_pixels)
+            or not _mergeable(_conv_of(mod, expand), _conv_of(mod, depthwise), limits)
         ):
             continue
         name = f"{producer.value.op.name_hint}__{binding.value.op.name_hint}"

@@ -40,7 +40,10 @@ def test_expanded_map_read_elsewhere_is_not_merged(build):
     assert max(convs_per_kernel(mod)) == 1
 
 
-@pytest.mark.parametrize("h, w, merged", [(128, 128, True), (129, 128, False)])
-def test_only_maps_up_to_128x128_are_merged(h, w, merged):
-    mod = fused_module(expand_depthwise(4, 8, 3), (1, 4, h, w), expand_depthwise=True)
+@pytest.mark.parametrize(
+    "cin, h, w, merged",
+    [(24, 128, 128, True), (24, 129, 128, False), (16, 129, 128, True)],  # any size with few input channels
+)
+def test_merged_maps_up_to_128x128_or_expands_of_few_channels(cin, h, w, merged):
+    mod = fused_module(expand_depthwise(cin, 2 * cin, 3), (1, cin, h, w), expand_depthwise=True)
     assert convs_per_kernel(mod) == ([2] if merged else [1, 1])
