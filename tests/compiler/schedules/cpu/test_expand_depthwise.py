@@ -1,17 +1,30 @@
 """An inverted residual's expand 1x1 and depthwise conv merged into one kernel: odd channel
-counts (no multiple of the vector width), odd sizes, stride 2 (both padded layouts), 5x5, a
-hardswish depthwise."""
+counts (no multiple of the vector width), odd sizes, stride 2 on even widths (de-interleaved
+columns, the default there) and odd ones, 5x5, asymmetric padding, a hardswish depthwise."""
 
 import pytest
+from tvm import relax
 
-from tests.compiler.schedules.cases import check_rule, expand_depthwise, prim_func
+from tests.compiler.schedules.cases import check_rule, const, conv, expand_depthwise, prim_func
 
-STRIDE_2 = ({"tile_y": 1}, {"deinterleave": 1}, {"deinterleave": 1, "tile_y": 1})
+TALL_AND_FLAT = ({"tile_y": 1}, {"tile_y": 16})
+EVEN_STRIDE_2 = (*TALL_AND_FLAT, {"deinterleave": 0})
+
+
+def asymmetric_padding(x):
+    """A stride-2 depthwise padded by 0 on the left and 1 on the right (TF "same" padding)."""
+    y = conv(6, 24, 1)(x)
+    y = relax.op.nn.conv2d(y, const((24, 1, 3, 3), 3), strides=2, padding=[1, 0, 1, 1], groups=24)
+    return relax.op.add(y, const((1, 24, 1, 1), 4))
+
+
 CASES = {
-    "odd channels, 3x3": (expand_depthwise(5, 20, 3), (1, 5, 13, 11), ({"tile_y": 1},)),
-    "3x3 stride 2, odd size": (expand_depthwise(8, 24, 3, stride=2), (1, 8, 17, 15), STRIDE_2),
-    "3x3 stride 2, row of 10": (expand_depthwise(6, 36, 3, stride=2), (1, 6, 21, 19), STRIDE_2),
-    "5x5 stride 2": (expand_depthwise(7, 42, 5, stride=2), (1, 7, 19, 23), STRIDE_2),
+    "odd channels, 3x3": (expand_depthwise(5, 20, 3), (1, 5, 13, 11), TALL_AND_FLAT),
+    "3x3 stride 2, even width": (expand_depthwise(8, 24, 3, stride=2), (1, 8, 17, 34), EVEN_STRIDE_2),
+    "3x3 stride 2, odd width": (expand_depthwise(6, 36, 3, stride=2), (1, 6, 21, 19), TALL_AND_FLAT),
+    "5x5 stride 2, even width": (expand_depthwise(7, 42, 5, stride=2), (1, 7, 19, 22), EVEN_STRIDE_2),
+    "5x5 stride 2, odd width": (expand_depthwise(7, 42, 5, stride=2), (1, 7, 19, 23), TALL_AND_FLAT),
+    "stride 2, asymmetric padding": (asymmetric_padding, (1, 6, 14, 16), ()),
     "hardswish depthwise": (expand_depthwise(16, 64, 3, epilogue="bias_hswish"), (1, 16, 9, 8), ()),
 }
 
