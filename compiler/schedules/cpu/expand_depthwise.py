@@ -125,7 +125,7 @@ class ExpandDepthwise(ScheduleRule):
 
         stride = wl["sw"]
         padded_width = int(sch.get(pad).writes[0].source.shape[-1])
-        # an odd padded width (asymmetric padding) has no even/odd split: the plain layout then
+        # a padded width that is no multiple of the stride (asymmetric padding) keeps the plain layout
         deinterleave = config["deinterleave"] and padded_width % stride == 0
         tile_c, tile_y, vec = config["tile_c"], config["tile_y"], config["vec"]
         n, f, y, x, rc, ry, rx = sch.get_loops(depthwise)
@@ -174,7 +174,6 @@ def _deinterleave_columns(
     """Columns split by phase (``w % stride``, then ``w // stride``) in the padded band, the
     expand's output tile and a copy of its input, and the blocks writing them iterate that way.
     Returns the block copying the input."""
-
     stride = wl["sw"]
 
     def split(n, c, h, w):
