@@ -136,6 +136,7 @@ def _mergeable(expand: ConvGeometry | None, depthwise: ConvGeometry | None, limi
     return (
         expand is not None and depthwise is not None and expand.pointwise and depthwise.depthwise
         and depthwise.padded  # the rule builds its band in the padding block
+        and depthwise.ow > 1  # the rule's schedule fails on one-column outputs (TopFormer at 64x64)
         and limits.admit(expand)
     )
 

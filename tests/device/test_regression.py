@@ -50,12 +50,14 @@ def artifact(tmp_path_factory):
     return compiler.compile(make_checkpoint(root / "ckpt", "tests.pruning.nets:Chain", [1, 3, 32, 32]), out=root / "art")
 
 
-def interleaved(artifact, chunks: int = 50, per_chunk: int = 2, number: int = 20) -> tuple[list[float], list[float]]:
+def interleaved(artifact, chunks: int = 100, per_chunk: int = 1, number: int = 20) -> tuple[list[float], list[float]]:
     """Two runs of one artifact, measured in alternating chunks so both see the same machine load.
 
     Each timing is the mean of ``number`` calls (~0.4 ms here). On this shared 2-core machine
-    at load 7, 100 trials of this never flapped (worst ratio 0.965); with half as many timings
-    of half as many calls, 1 in 100 did (0.93x "faster"), as load bursts hit one run's chunks.
+    at load 7, 100 trials of 50 chunks of 2 timings never flapped (worst ratio 0.965); with half
+    as many timings of half as many calls, 1 in 100 did (0.93x "faster"), as load bursts hit one
+    run's chunks. A CI run later flapped at 0.87x with 50 chunks of 2: chunks of one timing
+    each now, the same 200 timings alternating as finely as they can.
     """
     loaded = load_artifact(artifact, num_threads=1)
     loaded.time(number=number, repeat=5)

@@ -31,7 +31,7 @@ def check_structure(ckpt) -> dict[str, list[str]]:
     model = load_checkpoint(ckpt).model
     n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
     assert sum(convs_in(kernels.get(name, [])) for name in calls) == n_convs
-    # small-map inverted residuals run their expand and depthwise convs in one kernel
+    # inverted residuals on small maps or of few input channels run expand and depthwise as one kernel
     assert any(convs_in(blocks) == 2 for blocks in kernels.values())
     # no BN, bias, activation or residual add runs as a kernel of its own
     for name, func in prim_funcs(mod).items():

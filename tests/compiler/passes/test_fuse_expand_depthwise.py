@@ -1,5 +1,5 @@
 """Which expand/depthwise pairs ``FuseExpandDepthwise`` merges into one kernel, and which it
-must leave apart (the expanded map read elsewhere too, a large map)."""
+must leave apart (the expanded map read elsewhere too, a large map of many channels)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,11 @@ def test_expanded_map_read_elsewhere_is_not_merged(build):
 def test_merged_maps_up_to_128x128_or_expands_of_few_channels(cin, h, w, merged):
     mod = fused_module(expand_depthwise(cin, 2 * cin, 3), (1, cin, h, w), expand_depthwise=True)
     assert convs_per_kernel(mod) == ([2] if merged else [1, 1])
+
+
+@pytest.mark.parametrize("shape, stride", [((1, 8, 3, 1), 1), ((1, 8, 2, 2), 2), ((1, 8, 1, 1), 1)])
+def test_one_column_outputs_are_not_merged(shape, stride):
+    """Regression: TopFormer-Tiny at 64x64 ends at 1x1 maps, where the merged kernel's schedule
+    failed and the pair fell back to the generic schedule."""
+    mod = fused_module(expand_depthwise(8, 16, 3, stride=stride), shape, expand_depthwise=True)
+    assert convs_per_kernel(mod) == [1, 1]

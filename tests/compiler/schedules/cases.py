@@ -67,12 +67,12 @@ def conv(cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups
     return build
 
 
-
 def expand_depthwise(cin: int, ce: int, k: int, stride: int = 1, epilogue: str = "bias_relu") -> Builder:
     """An inverted residual's expand 1x1 conv (bias, ReLU) and depthwise conv (``epilogue``)."""
     expand = conv(cin, ce, 1)
     depthwise = conv(ce, ce, k, stride=stride, groups=ce, epilogue=epilogue)
     return lambda x: depthwise(expand(x))
+
 
 TARGET = make_target(resolve_target("host"))
 RULES = cpu_rules(hardware_of(TARGET))
