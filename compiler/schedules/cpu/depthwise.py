@@ -44,7 +44,8 @@ class DepthwiseConv(ScheduleRule):
             "tile_y": sorted({ty for ty, _ in tiles}),
             "nvec": sorted({nv for _, nv in tiles}),
             "vec": vector_choices(self.hw),
-            "pad_at": ["rows", "tile"],
+            # a one-column output's tile loop is gone once the epilogue is placed
+            "pad_at": ["rows", "tile"] if wl["ow"] > 1 else ["rows"],
         }
 
     def default(self, wl: Workload) -> Config:
@@ -81,10 +82,13 @@ class DepthwiseConv(ScheduleRule):
         sch.parallel(outer)
         for loop in (ry, rx, yi, xi):
             sch.unroll(loop)
-        sch.vectorize(xv)
+        # A one-column output leaves every lane but one predicated off, which TVM refuses to
+        # vectorize (TopFormer's last stage at 64x64 inputs): those loops stay scalar.
+        vectorize = sch.vectorize if wl["ow"] > 1 else (lambda _: None)
+        vectorize(xv)
         sch.decompose_reduction(conv, rc)
         if out is not None:
             sch.reverse_compute_at(out, xo)
             _, inner = sch.split(sch.get_loops(out)[-1], [None, config["vec"]])
-            sch.vectorize(inner)
+            vectorize(inner)
         place_padding(sch, pad, wl, outer if config["pad_at"] == "rows" else xo)
