@@ -39,6 +39,7 @@ from compiler.schedules.registry import schedule_module
 from compiler.target import hardware_of, host_cores, make_target, resolve_target
 from compiler.threads import set_num_threads
 from compiler.tuner.log import tuning_configs
+from compiler.tuner.measure import arg_specs, random_args
 from device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
 from edgeprune.fileio import write_json
 
@@ -118,9 +119,7 @@ def time_kernel(func, target, number: int = 20, repeat: int = 5) -> float:
     import tvm
 
     lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
-    rng = np.random.default_rng(0)
-    args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in p.shape]).astype("float32")) for p in func.params]
-    timer = kernel_timer(lib, args, number)
+    timer = kernel_timer(lib, random_args(arg_specs(func), tvm.cpu()), number)
     return min(timer() for _ in range(repeat)) / 1e3
 
 

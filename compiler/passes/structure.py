@@ -5,7 +5,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax, s_tir
 
-CONV_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw")
+from compiler.schedules.conv_analysis import CONV_ANCHORS
 
 
 def relax_ops(mod: tvm.IRModule) -> set[str]:
@@ -43,7 +43,7 @@ def conv_kernels(mod: tvm.IRModule) -> dict[str, list[str]]:
     kernels = {}
     for name, func in prim_funcs(mod).items():
         blocks = block_names(func)
-        if any(b in CONV_BLOCKS for b in blocks):
+        if convs_in(blocks):
             kernels[name] = blocks
     return kernels
 
@@ -51,7 +51,7 @@ def conv_kernels(mod: tvm.IRModule) -> dict[str, list[str]]:
 def convs_in(blocks: list[str]) -> int:
     """How many convolutions a kernel with these block names computes (2 for a merged
     expand/depthwise pair, see ``fuse_expand_depthwise``)."""
-    return sum(b in CONV_BLOCKS for b in blocks)
+    return sum(b in CONV_ANCHORS for b in blocks)
 
 
 def kernel_calls(mod: tvm.IRModule, func: str = "main") -> list[str]:

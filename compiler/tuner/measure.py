@@ -50,11 +50,15 @@ class Outcome:
     error: str | None = None
 
 
+def arg_specs(func: Any) -> tuple[ArgSpec, ...]:
+    """Shapes and dtypes of a PrimFunc's parameters."""
+    return tuple((tuple(int(d) for d in p.shape), str(p.dtype)) for p in func.params)
+
+
 def kernel_of(rule: ScheduleRule, workload: Workload, func: Any) -> Kernel:
     import tvm
 
-    args = tuple((tuple(int(d) for d in p.shape), str(p.dtype)) for p in func.params)
-    return Kernel(rule, workload, tvm.ir.save_json(func), args)
+    return Kernel(rule, workload, tvm.ir.save_json(func), arg_specs(func))
 
 
 def _import_tvm() -> None:

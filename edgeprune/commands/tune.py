@@ -92,4 +92,3 @@ def format_table(results: list) -> str:
                      f"({total_default / total_tuned:.2f}x)")
     lines.append("(ms: fastest timed repeat; for confirmed workloads the median of that over the side-by-side rounds)")
     return "\n".join(lines)
-

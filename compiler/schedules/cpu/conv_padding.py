@@ -8,9 +8,16 @@ loop's ``x*s + rx*d`` loads become unit-stride vector loads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tvm import s_tir
 
 from compiler.schedules.base import Workload
+
+
+def column_phases(stride: int) -> Callable[..., tuple]:
+    """The de-interleaved layout's index map: ``(n, c, h, w) -> (n, c, h, w % stride, w // stride)``."""
+    return lambda n, c, h, w: (n, c, h, w % stride, w // stride)
 
 
 def padding_block(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV | None:
@@ -29,9 +36,7 @@ def place_padding(sch: s_tir.Schedule, pad: s_tir.schedule.SBlockRV | None, wl: 
     stride = wl["sw"]
     if stride > 1:
         # pad_value: a padded width that is no multiple of the stride leaves unused slots.
-        sch.transform_layout(
-            pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride), pad_value=0.0
-        )
+        sch.transform_layout(pad, ("write", 0), column_phases(stride), pad_value=0.0)
     sch.compute_at(pad, loop)
 
 

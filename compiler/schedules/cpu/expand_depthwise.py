@@ -40,7 +40,7 @@ from compiler.schedules.base import (
     vector_choices,
 )
 from compiler.schedules.conv_analysis import analyze_conv, conv_anchors
-from compiler.schedules.cpu.conv_padding import padding_block
+from compiler.schedules.cpu.conv_padding import column_phases, padding_block
 
 # Workload params: the depthwise conv's geometry and the expand's input channels.
 # What a task's band buffers may take: well inside a core's L2 (1-2 MB on current x86 parts).
@@ -174,22 +174,18 @@ def _deinterleave_columns(
     """Columns split by phase (``w % stride``, then ``w // stride``) in the padded band, the
     expand's output tile and a copy of its input, and the blocks writing them iterate that way.
     Returns the block copying the input."""
-    stride = wl["sw"]
-
-    def split(n, c, h, w):
-        return n, c, h, w % stride, w // stride
-
-    sch.transform_layout(pad, ("write", 0), split)
+    phases = column_phases(wl["sw"])
+    sch.transform_layout(pad, ("write", 0), phases)
     for block in (store, pad):
-        sch.transform_block_layout(block, split)
-    sch.transform_block_layout(expand, lambda n, c, h, w, rc, ry, rx: (*split(n, c, h, w), rc, ry, rx))
+        sch.transform_block_layout(block, phases)
+    sch.transform_block_layout(expand, lambda n, c, h, w, rc, ry, rx: (*phases(n, c, h, w), rc, ry, rx))
     for block in (store, expand):
-        sch.transform_layout(block, ("write", 0), split)
+        sch.transform_layout(block, ("write", 0), phases)
     data_shape = [wl["n"], wl["cin"], wl["h"], wl["w"]]
     index = next(i for i, r in enumerate(sch.get(expand).reads) if [int(d) for d in r.source.shape] == data_shape)
     copy_in = sch.cache_read(expand, index, "global")
-    sch.transform_layout(copy_in, ("write", 0), split)
-    sch.transform_block_layout(copy_in, split)
+    sch.transform_layout(copy_in, ("write", 0), phases)
+    sch.transform_block_layout(copy_in, phases)
     # transform_layout leaves the expand reading the copy at (2j + q) % 2, (2j + q) // 2; a
     # block-layout pass simplifies that to (q, j) with the iterators' bounds, so it vectorizes
     sch.transform_block_layout(expand, lambda n, c, h, q, j, rc, ry, rx: (n, c, h, q, j, rc, ry, rx))
