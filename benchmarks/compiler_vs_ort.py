@@ -48,7 +48,7 @@ FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "topfo
               "deeplabv3plus-mbv2": (512, 1024)}
 QUICK_SIZES = {name: (h // 2, w // 2) for name, (h, w) in FULL_SIZES.items()}
 PRUNED = {"topformer-pruned": ("topformer-supernet", 0.5)}  # name -> (unpruned model, fraction of its MACs)
-CONV_OPS = ("conv2d_1x1", "conv2d", "depthwise_conv2d", "expand_depthwise")
+CONV_OPS = ("conv2d_1x1", "conv2d", "depthwise_conv2d", "expand_depthwise", "depthwise_pointwise")
 
 
 def magnitude_pruned(model: torch.nn.Module, name: str, shape: tuple[int, ...], fraction: float):
@@ -107,10 +107,12 @@ def engines(ckpt: Path, art: Path, threads: int, tuned_art: Path | None = None) 
 
 
 def conv_flops(wl: Workload) -> float:
-    """Multiply-adds x 2 of a conv workload, or of both convs of a merged expand/depthwise one."""
+    """Multiply-adds x 2 of a conv workload, or of both convs of a merged pair."""
     if wl.op == "expand_depthwise":
         expand = wl["ce"] * wl["h"] * wl["w"] * wl["cin"]
         return 2.0 * wl["n"] * (expand + wl["ce"] * wl["oh"] * wl["ow"] * wl["kh"] * wl["kw"])
+    if wl.op == "depthwise_pointwise":
+        return 2.0 * wl["n"] * wl["ci"] * wl["oh"] * wl["ow"] * (wl["kh"] * wl["kw"] + wl["co"])
     return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
 
 

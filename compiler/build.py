@@ -30,15 +30,16 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.fileio import write_json
 
 
-def fuse(imported: ImportedModel, target: tvm.target.Target, expand_depthwise: bool = True) -> tvm.IRModule:
+def fuse(imported: ImportedModel, target: tvm.target.Target, merge_convs: bool = True) -> tvm.IRModule:
     """The imported module after the graph passes and fusion: one PrimFunc per kernel.
 
-    ``expand_depthwise`` merges each inverted residual's expand and depthwise convs into one
-    kernel (``passes.fuse_expand_depthwise``).
+    ``merge_convs`` merges conv pairs into one kernel: each inverted residual's expand and
+    depthwise convs (``passes.fuse_expand_depthwise``), a lone depthwise conv and the pointwise
+    conv reading it (``passes.fuse_depthwise_pointwise``).
     """
     with target:
         mod = graph_passes()(imported.mod)
-        return FuseEpilogue(expand_depthwise)(mod)
+        return FuseEpilogue(merge_convs)(mod)
 
 
 def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
@@ -58,8 +59,8 @@ def build(
     With ``sparse``, convs with enough zero weights get the grouped sparse kernel where it
     measures faster (``compiler.sparse.select``); ``sparse.choices`` records each decision.
     """
-    # Sparse kernels replace single convs: a merged expand/depthwise pair would hide the expand.
-    mod = fuse(imported, target, expand_depthwise=sparse is None)
+    # Sparse kernels replace single convs: a merged pair would hide one of its convs.
+    mod = fuse(imported, target, merge_convs=sparse is None)
     if sparse is not None:
         mod, sparse.choices = sparsify(mod, target, sparse.min_zero, tuning_configs, sparse.force)
     mod, records = schedule_module(mod, hardware_of(target), tuning_configs)

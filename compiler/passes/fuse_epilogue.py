@@ -9,8 +9,9 @@ group into one PrimFunc whose anchor block (``conv2d_nchw``, ``group_conv2d_nchw
 PrimFunc; the schedules inline them into the conv's output tile.
 
 Bilinear resizes are legalized in two 1-D passes (``separable_resize``) instead of TOPI's
-four-gather form. With ``expand_depthwise``, an inverted residual's expand group and the
-depthwise group reading it become one PrimFunc (``fuse_expand_depthwise``).
+four-gather form. With ``merge_convs``, an inverted residual's expand group and the depthwise
+group reading it become one PrimFunc (``fuse_expand_depthwise``), and so do a depthwise group
+left alone and the pointwise group reading it (``fuse_depthwise_pointwise``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from compiler.passes.fuse_depthwise_pointwise import FuseDepthwisePointwise
 from compiler.passes.fuse_expand_depthwise import FuseExpandDepthwise
 from compiler.passes.separable_resize import separable_resize
 
 
-def FuseEpilogue(expand_depthwise: bool = False) -> tvm.transform.Pass:  # noqa: N802 - pass naming
+def FuseEpilogue(merge_convs: bool = False) -> tvm.transform.Pass:  # noqa: N802 - pass naming
     return tvm.transform.Sequential(
         [
             relax.transform.LegalizeOps(customize_legalize_map={"relax.image.resize2d": separable_resize}),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
             relax.transform.FuseOps(),
-            *([FuseExpandDepthwise()] if expand_depthwise else []),
+            *([FuseExpandDepthwise(), FuseDepthwisePointwise()] if merge_convs else []),
             relax.transform.FuseTIR(),
             relax.transform.DeadCodeElimination(),
         ],

@@ -50,7 +50,7 @@ def conv_kernels(mod: tvm.IRModule) -> dict[str, list[str]]:
 
 def convs_in(blocks: list[str]) -> int:
     """How many convolutions a kernel with these block names computes (2 for a merged
-    expand/depthwise pair, see ``fuse_expand_depthwise``)."""
+    pair, see ``merge_conv_groups``)."""
     return sum(b in CONV_ANCHORS for b in blocks)
 
 

@@ -70,7 +70,7 @@ def analyze_conv(func: tvm.tirx.PrimFunc, anchor_name: str | None = None) -> tup
     """(geometry, anchor block name, dtype) of the conv in ``func``, or ``None``.
 
     Without ``anchor_name`` the function must hold exactly one conv (a merged group, see
-    ``passes.fuse_expand_depthwise``, is not a conv); with it, that block is analysed.
+    ``passes.merge_conv_groups``, is not a conv); with it, that block is analysed.
     """
     sch = s_tir.Schedule(func)
     if anchor_name is None:

@@ -6,6 +6,7 @@ from compiler.schedules.base import ScheduleRule
 from compiler.schedules.cpu.conv1x1 import Conv1x1
 from compiler.schedules.cpu.conv2d import Conv2d
 from compiler.schedules.cpu.depthwise import DepthwiseConv
+from compiler.schedules.cpu.depthwise_pointwise import DepthwisePointwise
 from compiler.schedules.cpu.expand_depthwise import ExpandDepthwise
 from compiler.schedules.cpu.generic import Generic
 from compiler.schedules.cpu.matmul import Matmul
@@ -16,8 +17,8 @@ from compiler.schedules.cpu.sparse_conv import SparseConv
 from compiler.target import Hardware
 
 RULE_CLASSES: tuple[type[ScheduleRule], ...] = (
-    SparseConv, ExpandDepthwise, Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d, SeparableResize2d,
-    Resize2d, Generic,
+    SparseConv, ExpandDepthwise, DepthwisePointwise, Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d,
+    SeparableResize2d, Resize2d, Generic,
 )
 
 

@@ -39,8 +39,9 @@ from compiler.schedules.base import (
     pick,
     vector_choices,
 )
-from compiler.schedules.conv_analysis import analyze_conv, conv_anchors
+from compiler.schedules.conv_analysis import conv_anchors
 from compiler.schedules.cpu.conv_padding import column_phases, padding_block
+from compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
 
 # Workload params: the depthwise conv's geometry and the expand's input channels.
 # What a task's band buffers may take: well inside a core's L2 (1-2 MB on current x86 parts).
@@ -52,17 +53,12 @@ class ExpandDepthwise(ScheduleRule):
     name = "expand_depthwise"
 
     def matches(self, func) -> Workload | None:
-        anchors = conv_anchors(func)
-        if len(anchors) != 2:
+        pair = conv_pair(func)
+        if pair is None or not (pair[0].pointwise and pair[1].depthwise):
             return None
-        expand, depthwise = analyze_conv(func, anchors[0]), analyze_conv(func, anchors[1])
-        if expand is None or depthwise is None or not (expand[0].pointwise and depthwise[0].depthwise):
-            return None
-        e, d = expand[0], depthwise[0]
-        if e.co != d.ci or (e.oh, e.ow) != (d.h, d.w):
-            return None
+        e, d, anchor, dtype = pair
         values = {**{k: getattr(d, k) for k in PARAMS if hasattr(d, k)}, "cin": e.ci, "ce": e.co}
-        return Workload("expand_depthwise", tuple((k, values[k]) for k in PARAMS), depthwise[2], anchors[1])
+        return Workload("expand_depthwise", tuple((k, values[k]) for k in PARAMS), dtype, anchor)
 
     def space(self, wl: Workload) -> Space:
         ce = wl["ce"]
@@ -116,11 +112,8 @@ class ExpandDepthwise(ScheduleRule):
         pad = padding_block(sch, depthwise)
         if pad is None:
             raise NotApplicable("depthwise conv reads no padding block")
-        # Accumulate the expand in registers (a tile_c x vec local tile), then store it with its
-        # bias and activation applied: the band's buffer is too big for LLVM to keep in registers.
-        store = sch.cache_write(expand, 0, "local")
-        while (consumers := sch.get_consumers(store)) and not sch.get(consumers[0]).same_as(sch.get(pad)):
-            sch.reverse_compute_inline(consumers[0])
+        # the expand accumulates a tile_c x vec tile, stored with its bias and activation applied
+        store = store_through_registers(sch, expand, pad)
         out = inline_epilogue(sch, depthwise)
 
         stride = wl["sw"]

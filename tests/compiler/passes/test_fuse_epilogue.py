@@ -1,4 +1,4 @@
-"""Fusion structure: one kernel per conv (or per merged expand/depthwise pair), with bias,
+"""Fusion structure: one kernel per conv (or per merged pair of convs), with bias,
 activation and residual add inside it."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def check_structure(ckpt) -> dict[str, list[str]]:
 def test_user_model_epilogues_fused(user_checkpoint):
     kernels = check_structure(user_checkpoint)
     # FuseTIR names a kernel after its ops: conv, bias add, then the epilogue; a merged
-    # expand/depthwise kernel is named "<expand group>__<depthwise group>"
+    # pair is named "<producer group>__<consumer group>"
     groups = [group for k in kernels for group in k.split("__")]
     assert any("multiply" in g and "tir_clip" in g for g in groups)  # hardswish / h_sigmoid gate
     assert any(re.fullmatch(r"fused_conv2d\d*_add\d*_tir_clip\d*", g) for g in groups)  # ReLU6

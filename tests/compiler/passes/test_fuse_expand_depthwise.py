@@ -4,22 +4,15 @@ must leave apart (the expanded map read elsewhere too, a large map of many chann
 from __future__ import annotations
 
 import pytest
-import tvm
 from tvm import relax
 
-from compiler.passes.structure import conv_kernels, convs_in
-from tests.compiler.schedules.cases import conv, expand_depthwise, fused_module
-
-
-def convs_per_kernel(mod: tvm.IRModule) -> list[int]:
-    """How many convs each conv kernel of ``mod`` holds, sorted."""
-    return sorted(convs_in(blocks) for blocks in conv_kernels(mod).values())
+from tests.compiler.schedules.cases import conv, convs_per_kernel, expand_depthwise, fused_module
 
 
 def test_inverted_residual_merges_expand_and_depthwise_only():
     project = conv(48, 8, 1, epilogue="bias_relu6_residual")
     block = lambda x: project(expand_depthwise(8, 48, 3)(x), x)  # noqa: E731
-    assert convs_per_kernel(fused_module(block, (1, 8, 20, 20), expand_depthwise=True)) == [1, 2]
+    assert convs_per_kernel(fused_module(block, (1, 8, 20, 20), merge_convs=True)) == [1, 2]
     assert convs_per_kernel(fused_module(block, (1, 8, 20, 20))) == [1, 1, 1]
 
 
@@ -36,7 +29,7 @@ def read_by_two_depthwise(x: relax.Expr) -> relax.Expr:
 
 @pytest.mark.parametrize("build", [read_by_depthwise_epilogue, read_by_two_depthwise])
 def test_expanded_map_read_elsewhere_is_not_merged(build):
-    mod = fused_module(build, (1, 8, 12, 12), expand_depthwise=True)
+    mod = fused_module(build, (1, 8, 12, 12), merge_convs=True)
     assert max(convs_per_kernel(mod)) == 1
 
 
@@ -45,7 +38,7 @@ def test_expanded_map_read_elsewhere_is_not_merged(build):
     [(24, 128, 128, True), (24, 129, 128, False), (16, 129, 128, True)],  # any size with few input channels
 )
 def test_merged_maps_up_to_128x128_or_expands_of_few_channels(cin, h, w, merged):
-    mod = fused_module(expand_depthwise(cin, 2 * cin, 3), (1, cin, h, w), expand_depthwise=True)
+    mod = fused_module(expand_depthwise(cin, 2 * cin, 3), (1, cin, h, w), merge_convs=True)
     assert convs_per_kernel(mod) == ([2] if merged else [1, 1])
 
 
@@ -53,5 +46,5 @@ def test_merged_maps_up_to_128x128_or_expands_of_few_channels(cin, h, w, merged)
 def test_one_column_outputs_are_not_merged(shape, stride):
     """Regression: TopFormer-Tiny at 64x64 ends at 1x1 maps, where the merged kernel's schedule
     failed and the pair fell back to the generic schedule."""
-    mod = fused_module(expand_depthwise(8, 16, 3, stride=stride), shape, expand_depthwise=True)
+    mod = fused_module(expand_depthwise(8, 16, 3, stride=stride), shape, merge_convs=True)
     assert convs_per_kernel(mod) == [1, 1]

@@ -13,6 +13,7 @@ import tvm
 from tvm import relax, s_tir
 
 from compiler.passes import FuseEpilogue
+from compiler.passes.structure import conv_kernels, convs_in
 from compiler.schedules.cpu import cpu_rules
 from compiler.schedules.registry import match
 from compiler.target import hardware_of, make_target, resolve_target
@@ -20,7 +21,7 @@ from compiler.target import hardware_of, make_target, resolve_target
 Builder = Callable[..., relax.Expr]
 
 
-def fused_module(build: Builder, *shapes: tuple[int, ...], expand_depthwise: bool = False) -> tvm.IRModule:
+def fused_module(build: Builder, *shapes: tuple[int, ...], merge_convs: bool = False) -> tvm.IRModule:
     """``build(*inputs)`` legalized and fused (``FuseEpilogue``)."""
     bb = relax.BlockBuilder()
     inputs = [relax.Var(f"x{i}", relax.TensorType(s, "float32")) for i, s in enumerate(shapes)]
@@ -28,12 +29,17 @@ def fused_module(build: Builder, *shapes: tuple[int, ...], expand_depthwise: boo
         with bb.dataflow():
             out = bb.emit_output(build(*inputs))
         bb.emit_func_output(out)
-    return FuseEpilogue(expand_depthwise)(bb.get())
+    return FuseEpilogue(merge_convs)(bb.get())
 
 
-def prim_func(build: Builder, *shapes: tuple[int, ...], expand_depthwise: bool = False) -> tvm.tirx.PrimFunc:
+def convs_per_kernel(mod: tvm.IRModule) -> list[int]:
+    """How many convs each conv kernel of ``mod`` holds, sorted."""
+    return sorted(convs_in(blocks) for blocks in conv_kernels(mod).values())
+
+
+def prim_func(build: Builder, *shapes: tuple[int, ...], merge_convs: bool = False) -> tvm.tirx.PrimFunc:
     """Legalize and fuse ``build(*inputs)`` and return the one PrimFunc that results."""
-    mod = fused_module(build, *shapes, expand_depthwise=expand_depthwise)
+    mod = fused_module(build, *shapes, merge_convs=merge_convs)
     funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
     assert len(funcs) == 1, [gv.name_hint for gv in mod.functions]
     return funcs[0]
@@ -72,6 +78,16 @@ def expand_depthwise(cin: int, ce: int, k: int, stride: int = 1, epilogue: str =
     expand = conv(cin, ce, 1)
     depthwise = conv(ce, ce, k, stride=stride, groups=ce, epilogue=epilogue)
     return lambda x: depthwise(expand(x))
+
+
+def separable(
+    cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, epilogue: str = "bias_relu"
+) -> Builder:
+    """A depthwise kxk conv (bias, ReLU) and a pointwise 1x1 conv (``epilogue``; a residual is
+    the second input)."""
+    depthwise = conv(cin, cin, k, stride=stride, dilation=dilation, groups=cin)
+    pointwise = conv(cin, cout, 1, epilogue=epilogue)
+    return lambda x, *rest: pointwise(depthwise(x), *rest)
 
 
 TARGET = make_target(resolve_target("host"))

@@ -32,4 +32,4 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_expand_depthwise(case):
     build, shape, extra = CASES[case]
-    check_rule(prim_func(build, shape, expand_depthwise=True), "expand_depthwise", extra=extra)
+    check_rule(prim_func(build, shape, merge_convs=True), "expand_depthwise", extra=extra)
