@@ -16,8 +16,8 @@ stop the run.
 
 from __future__ import annotations
 
+import math
 import os
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +29,10 @@ import numpy as np
 
 from compiler.schedules.base import Config, ScheduleRule, Workload
 from compiler.tuner.workers import JobFailure, WorkerPool
+from device.stats import summarize
 from edgeprune.errors import EdgepruneError
+
+RECORDED_STATS = ("median_ms", "mean_ms", "min_ms", "max_ms", "std_ms", "runs")
 
 ArgSpec = tuple[tuple[int, ...], str]
 
@@ -102,11 +105,10 @@ def random_args(args: tuple[ArgSpec, ...], device: Any) -> list[Any]:
 
 
 def summarize_ms(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1e3 for s in seconds]
-    return {
-        "median_ms": statistics.median(ms), "mean_ms": statistics.fmean(ms), "min_ms": min(ms), "max_ms": max(ms),
-        "std_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0, "runs": len(ms),
-    }
+    """A tuning record's ``latency``: those of ``edgeprune bench``'s statistics that a handful of
+    timed repeats make meaningful (no percentiles, no cold first run)."""
+    stats = summarize([s * 1e3 for s in seconds], first_ms=math.nan)
+    return {key: getattr(stats, key) for key in RECORDED_STATS}
 
 
 @dataclass(frozen=True)
