@@ -211,6 +211,18 @@ def _downstream(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_
     return seen
 
 
+def full_size_side_inputs(func: tvm.tirx.PrimFunc, anchor_name: str) -> int:
+    """How many of ``func``'s inputs of the output's shape the anchor's epilogue reads (residuals,
+    TopFormer's injected features): maps streamed from memory next to the conv's own result."""
+    sch = s_tir.Schedule(func)
+    anchor = block_named(sch, (anchor_name,))
+    params = list(func.params)
+    out_shape = [int(d) for d in params[-1].shape]
+    inputs = [b for b in params[:-1] if [int(d) for d in b.shape] == out_shape]
+    read = [r.source for block in _downstream(sch, anchor) for r in sch.get(block).reads]
+    return sum(any(b.same_as(r) for r in read) for b in inputs)
+
+
 def round_up(n: int, multiple: int) -> int:
     return math.ceil(n / multiple) * multiple
 

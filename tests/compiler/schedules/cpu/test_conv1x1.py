@@ -1,17 +1,26 @@
-"""Pointwise convolutions: odd channel counts and sizes, residual and no epilogue."""
+"""Pointwise convolutions: odd channel counts and sizes, residual, several full-size side inputs
+(TopFormer's injection modules) and no epilogue."""
 
 import numpy as np
 import pytest
-from tvm import s_tir
+from tvm import relax, s_tir
 
 from compiler.schedules.registry import match
 from tests.compiler.schedules.cases import RULES, check_rule, conv, prim_func, run
+
+
+
+def injected(cin: int, cout: int):
+    """``conv1x1(x) * gate + feature``: an epilogue reading two full-size side inputs."""
+    return lambda x, gate, feature: relax.op.add(relax.op.multiply(conv(cin, cout, 1)(x), gate), feature)
+
 
 CASES = {
     "odd channels and size": (conv(13, 30, 1), [(1, 13, 9, 11)]),
     "residual relu6": (conv(24, 24, 1, epilogue="bias_relu6_residual"), [(1, 24, 7, 19), (1, 24, 7, 19)]),
     "no epilogue": (conv(8, 19, 1, epilogue="none"), [(1, 8, 5, 5)]),
     "large map, packed panels": (conv(20, 12, 1), [(1, 20, 40, 50)]),
+    "two side inputs, packed panels": (injected(12, 30), [(1, 12, 31, 33), (1, 30, 31, 33), (1, 30, 31, 33)]),
 }
 
 
@@ -33,3 +42,19 @@ def test_packed_panels_with_the_conv_input_as_residual():
     sch = s_tir.Schedule(func)
     rule.apply(sch, workload, config)
     np.testing.assert_allclose(run(sch.mod["main"], inputs), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "build, shapes, side",
+    [
+        (conv(8, 12, 1), [(1, 8, 16, 16)], 0),  # the bias is no full-size map
+        (conv(8, 8, 1, epilogue="bias_relu6_residual"), [(1, 8, 16, 16), (1, 8, 16, 16)], 1),
+        (conv(8, 8, 1, epilogue="bias_self_residual"), [(1, 8, 16, 16)], 1),  # the conv's own input
+        (injected(8, 12), [(1, 8, 16, 16), (1, 12, 16, 16), (1, 12, 16, 16)], 2),
+    ],
+)
+def test_workload_counts_full_size_side_inputs(build, shapes, side):
+    rule, workload = match(RULES, prim_func(build, *shapes))
+    assert workload["side"] == side
+    streams_side_inputs = (rule.default(workload)["tile_co"], rule.default(workload)["nvec"]) == (4, 4)
+    assert streams_side_inputs == (side >= 2)
