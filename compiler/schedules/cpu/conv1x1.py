@@ -74,7 +74,7 @@ class Conv1x1(ScheduleRule):
             # ones: TopFormer-Base's 64->256 conv at 64x64 1.41 -> 1.07 ms alone (the tuner's
             # pick); whole models with only this conv changed, Base 1.055 -> 1.036 and Tiny 1.026
             # -> 1.013 of ONNX Runtime (alternating runs, paired ratios).
-            tile_co, nvec, unroll_k = 4, 4, max(u for u in space["unroll_k"] if u <= 4)
+            tile_co, nvec, unroll_k = 4, 4, max(space["unroll_k"])
         else:
             tile_co, unroll_k = pick(space["tile_co"], score_tile), 1
             nvec = 2 if tile_co <= 6 and size >= 2 * vec else 1

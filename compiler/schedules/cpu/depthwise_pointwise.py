@@ -79,8 +79,6 @@ class DepthwisePointwise(ScheduleRule):
         return {"tile_y": tile_y, "dw_rows": min(tile_y, 2), "tile_co": tile_co, "vec": vec}
 
     def wasted(self, wl: Workload, config: Config) -> str | None:
-        if config["tile_co"] > MAX_UNROLLED_FMAS // 8:
-            return "unrolled micro-kernel too large"
         if wl["kh"] * wl["kw"] * config["dw_rows"] > MAX_UNROLLED_FMAS:
             return "unrolled depthwise micro-kernel too large"
         if config["dw_rows"] > config["tile_y"]:
