@@ -34,12 +34,12 @@ import compiler
 from compiler.build import fuse
 from compiler.frontend import import_model
 from compiler.passes.structure import kernel_calls
-from compiler.schedules.base import Workload
 from compiler.schedules.registry import schedule_module
 from compiler.target import hardware_of, host_cores, make_target, resolve_target
 from compiler.threads import set_num_threads
 from compiler.tuner.log import tuning_configs
 from compiler.tuner.measure import arg_specs, random_args
+from compiler.tuner.tasks import workload_flops
 from device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
 from edgeprune.fileio import write_json
 
@@ -106,16 +106,6 @@ def engines(ckpt: Path, art: Path, threads: int, tuned_art: Path | None = None) 
     }
 
 
-def conv_flops(wl: Workload) -> float:
-    """Multiply-adds x 2 of a conv workload, or of both convs of a merged pair."""
-    if wl.op == "expand_depthwise":
-        expand = wl["ce"] * wl["h"] * wl["w"] * wl["cin"]
-        return 2.0 * wl["n"] * (expand + wl["ce"] * wl["oh"] * wl["ow"] * wl["kh"] * wl["kw"])
-    if wl.op == "depthwise_pointwise":
-        return 2.0 * wl["n"] * wl["ci"] * wl["oh"] * wl["ow"] * (wl["kh"] * wl["kw"] + wl["co"])
-    return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
-
-
 def time_kernel(func, target, number: int = 20, repeat: int = 5) -> float:
     """Best-of-repeats seconds of one PrimFunc on random inputs."""
     import tvm
@@ -142,7 +132,7 @@ def conv_kernels(ckpt: Path, target) -> list[dict]:
         rows.append({
             "kernel": record.func, "workload": record.workload, "config": record.config,
             "calls": calls.count(record.func), "us": round(seconds * 1e6, 2),
-            "gflops": round(conv_flops(wl) / seconds / 1e9, 1),
+            "gflops": round(workload_flops(wl) / seconds / 1e9, 1),
         })
     return rows
 
@@ -172,7 +162,7 @@ def peak_gflops(target) -> float:
         sch = s_tir.Schedule(func)
         config = rule.check_config(wl, {"tile_co": tile_co, "vec": lanes, "nvec": nvec, "panel": 0, "order": "spatial"})
         rule.apply(sch, wl, config)
-        best = max(best, conv_flops(wl) / time_kernel(sch.mod["main"], target, number=50) / 1e9)
+        best = max(best, workload_flops(wl) / time_kernel(sch.mod["main"], target, number=50) / 1e9)
     return best
 
 

@@ -39,9 +39,15 @@ class Task:
 
 
 def workload_flops(wl: Workload) -> float | None:
-    """Floating-point operations of one call (multiply-add = 2), for convs and matmuls."""
+    """Floating-point operations of one call (multiply-add = 2), for convs (merged pairs: both)
+    and matmuls."""
     if wl.op in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
         return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
+    if wl.op == "expand_depthwise":
+        expand = wl["ce"] * wl["h"] * wl["w"] * wl["cin"]
+        return 2.0 * wl["n"] * (expand + wl["ce"] * wl["oh"] * wl["ow"] * wl["kh"] * wl["kw"])
+    if wl.op == "depthwise_pointwise":
+        return 2.0 * wl["n"] * wl["ci"] * wl["oh"] * wl["ow"] * (wl["kh"] * wl["kw"] + wl["co"])
     if wl.op == "matmul":
         return 2.0 * wl["batch"] * wl["m"] * wl["n"] * wl["k"]
     return None
