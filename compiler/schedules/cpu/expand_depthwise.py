@@ -78,8 +78,10 @@ class ExpandDepthwise(ScheduleRule):
         deinterleave = max(space["deinterleave"])
         # Tall bands recompute fewer halo rows, but a task's band buffers must stay in L2 and
         # there must be enough tasks for the cores (bands alone when de-interleaving). Stride-2
-        # 5x5 blocks on 32x32 maps recompute 38% of their expand with 4-row bands, 19% with 8:
-        # asking for 2 tasks per core instead of 1 made TopFormer-Base 1.031x ORT vs 0.985x.
+        # 5x5 blocks on 32x32 maps recompute 38% of their expand with 4-row bands, 19% with 8
+        # (TopFormer-Base's 128->768 block alone: 1.29 -> 1.12 ms); asking for 1 task per core
+        # instead of 2 took TopFormer-Tiny from 1.026x ORT to 1.014x (quiet), 0.898x to 0.864x
+        # (loaded); Base's gain was within the spread between runs.
         blocks = 1 if deinterleave else math.ceil(ce / tile_c)
         tasks = lambda t: wl["n"] * blocks * math.ceil(oh / t)  # noqa: E731
         tile_y = pick(space["tile_y"], lambda t: (
