@@ -20,6 +20,11 @@ def column_phases(stride: int) -> Callable[..., tuple]:
     return lambda n, c, h, w: (n, c, h, w % stride, w // stride)
 
 
+def input_rows(wl: Workload, out_rows: int) -> int:
+    """How many consecutive (padded) input rows ``out_rows`` consecutive output rows read."""
+    return (out_rows - 1) * wl["sh"] + (wl["kh"] - 1) * wl["dh"] + 1
+
+
 def padding_block(sch: s_tir.Schedule, conv: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV | None:
     """The ``pad_temp`` block feeding ``conv`` (call before ``decompose_reduction``)."""
     producers = sch.get_producers(conv)

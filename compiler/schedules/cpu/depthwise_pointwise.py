@@ -29,7 +29,7 @@ from compiler.schedules.base import (
     vector_choices,
 )
 from compiler.schedules.conv_analysis import conv_anchors
-from compiler.schedules.cpu.conv_padding import padding_block, place_padding
+from compiler.schedules.cpu.conv_padding import input_rows, padding_block, place_padding
 from compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
 
 # Workload params: the depthwise conv's geometry (``ci`` channels) and the pointwise conv's
@@ -42,8 +42,7 @@ BAND_BYTES = 512 * 1024
 def band_bytes(wl: Workload, tile_y: int) -> int:
     """A task's buffers for ``tile_y`` output rows: the padded input rows and the depthwise
     output rows, all channels (``wl`` holds the depthwise conv's geometry)."""
-    rows = (tile_y - 1) * wl["sh"] + (wl["kh"] - 1) * wl["dh"] + 1
-    return 4 * wl["ci"] * (rows * (wl["w"] + 2 * wl["pl"]) + tile_y * wl["ow"])
+    return 4 * wl["ci"] * (input_rows(wl, tile_y) * (wl["w"] + 2 * wl["pl"]) + tile_y * wl["ow"])
 
 
 class DepthwisePointwise(ScheduleRule):

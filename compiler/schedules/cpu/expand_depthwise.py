@@ -40,7 +40,7 @@ from compiler.schedules.base import (
     vector_choices,
 )
 from compiler.schedules.conv_analysis import conv_anchors
-from compiler.schedules.cpu.conv_padding import column_phases, padding_block
+from compiler.schedules.cpu.conv_padding import column_phases, input_rows, padding_block
 from compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
 
 # Workload params: the depthwise conv's geometry and the expand's input channels.
@@ -95,9 +95,8 @@ class ExpandDepthwise(ScheduleRule):
     @staticmethod
     def _band_bytes(wl: Workload, tile_c: int, tile_y: int, deinterleave: int) -> int:
         """A task's buffers: expanded rows, padded rows (and the de-interleaved input rows)."""
-        rows = (tile_y - 1) * wl["sh"] + (wl["kh"] - 1) * wl["dh"] + 1
         channels = 2 * tile_c + (wl["cin"] if deinterleave else 0)
-        return 4 * channels * rows * (wl["w"] + 2 * wl["pl"])
+        return 4 * channels * input_rows(wl, tile_y) * (wl["w"] + 2 * wl["pl"])
 
     def wasted(self, wl: Workload, config: Config) -> str | None:
         if config["tile_c"] > MAX_UNROLLED_FMAS // 8:
