@@ -27,7 +27,7 @@ def merge_conv_groups(name: str, admit: Admit) -> tvm.transform.Pass:
     def transform(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
         builder = relax.BlockBuilder(mod)
         for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function) and not (func.attrs is not None and func.attrs.get("Primitive")):
+            if isinstance(func, relax.Function) and not _is_group(func):
                 builder.update_func(gv, _rewrite_function(builder, mod, func, admit))
         return relax.transform.DeadCodeElimination()(builder.get())
 
@@ -53,9 +53,12 @@ def _group(mod: tvm.IRModule, call: relax.Expr) -> relax.Function | None:
     if not (isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.GlobalVar)):
         return None
     func = mod[call.op]
-    if isinstance(func, relax.Function) and func.attrs is not None and func.attrs.get("Primitive"):
-        return func
-    return None
+    return func if _is_group(func) else None
+
+
+def _is_group(func: tvm.ir.BaseFunc) -> bool:
+    """Whether ``func`` is a FuseOps group (a Relax function marked ``Primitive``)."""
+    return isinstance(func, relax.Function) and func.attrs is not None and bool(func.attrs.get("Primitive"))
 
 
 def _uses(func: relax.Function, var: relax.Var) -> int:
