@@ -9,7 +9,8 @@ group into one PrimFunc whose anchor block (``conv2d_nchw``, ``group_conv2d_nchw
 PrimFunc; the schedules inline them into the conv's output tile.
 
 Bilinear resizes are legalized in two 1-D passes (``separable_resize``) instead of TOPI's
-four-gather form. With ``merge_convs``, an inverted residual's expand group and the depthwise
+four-gather form; where a resized map feeds a conv's epilogue, the height pass joins that
+epilogue. With ``merge_convs``, an inverted residual's expand group and the depthwise
 group reading it become one PrimFunc (``fuse_expand_depthwise``), and so do a depthwise group
 left alone and the pointwise group reading it (``fuse_depthwise_pointwise``).
 """

@@ -174,8 +174,9 @@ def _side_inputs(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s
     """Blocks that feed the epilogue without depending on the anchor.
 
     TopFormer's injection module fuses ``conv1x1(local) * resize(gate) + resize(global)``: the
-    two resizes are side inputs of the epilogue. Until they are inlined into it, the epilogue
-    cannot be moved under the conv's tile loops (its producers must all be there).
+    two resizes (their height passes, ``passes.separable_resize``) are side inputs of the
+    epilogue. Until they are inlined into it, the epilogue cannot be moved under the conv's tile
+    loops (its producers must all be there).
     """
     downstream = {sch.get(b).name_hint for b in _downstream(sch, anchor)}
     upstream: set[str] = set()

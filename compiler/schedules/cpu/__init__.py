@@ -11,14 +11,14 @@ from compiler.schedules.cpu.expand_depthwise import ExpandDepthwise
 from compiler.schedules.cpu.generic import Generic
 from compiler.schedules.cpu.matmul import Matmul
 from compiler.schedules.cpu.pool import Pool2d
-from compiler.schedules.cpu.resize import Resize2d, SeparableResize2d
+from compiler.schedules.cpu.resize import Resize2d, ResizeRows, SeparableResize2d
 from compiler.schedules.cpu.softmax import Softmax
 from compiler.schedules.cpu.sparse_conv import SparseConv
 from compiler.target import Hardware
 
 RULE_CLASSES: tuple[type[ScheduleRule], ...] = (
     SparseConv, ExpandDepthwise, DepthwisePointwise, Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d,
-    SeparableResize2d, Resize2d, Generic,
+    SeparableResize2d, ResizeRows, Resize2d, Generic,
 )
 
 

@@ -69,11 +69,12 @@ class Conv1x1(ScheduleRule):
             return -abs(t - 8) / 8 - 2 * waste
 
         if wl["side"] >= 2 and size >= 4 * vec:
-            # An epilogue streaming several full-size maps (TopFormer's injection modules add 3-4)
-            # reads them in 256-byte runs per channel (4 channels x 4 vectors) instead of 64-byte
-            # ones: TopFormer-Base's 64->256 conv at 64x64 1.41 -> 1.07 ms alone (the tuner's
-            # pick); whole models with only this conv changed, Base 1.055 -> 1.036 and Tiny 1.026
-            # -> 1.013 of ONNX Runtime (alternating runs, paired ratios).
+            # An epilogue streaming several full-size maps reads them in 256-byte runs per channel
+            # (4 channels x 4 vectors) instead of 64-byte ones. Measured when TopFormer's injection
+            # modules still added 3-4 full-size resized maps (their height passes now run in the
+            # epilogue, on blended rows: side=0): Base's 64->256 conv at 64x64 1.41 -> 1.07 ms alone
+            # (the tuner's pick); whole models with only this conv changed, Base 1.055 -> 1.036 and
+            # Tiny 1.026 -> 1.013 of ONNX Runtime (alternating runs, paired ratios).
             tile_co, nvec, unroll_k = 4, 4, max(space["unroll_k"])
         else:
             tile_co, unroll_k = pick(space["tile_co"], score_tile), 1

@@ -14,6 +14,12 @@ parallel task is one channel: its ``h x ow`` blended rows are computed into a sm
 that stays in cache, then the output rows are read from it with unit-stride vector loads.
 ``stage="whole"`` runs the passes one after the other, each parallel over rows: for few
 channels (a one-class output) that still splits the work over the cores.
+
+``ResizeRows`` schedules the width pass alone, left as its own kernel where the height pass went
+into a conv's epilogue. Its loops run ``row chunk, x-tile, row, x``: a parallel task is a chunk
+of rows, and the column index math of a tile, the same for every row, is hoisted out of the row
+loop; the gathers are vectorised (TopFormer-Tiny's 128-channel 32 -> 64 column pass: 0.10 ms,
+against 0.23-0.30 with one task per row or unvectorised gathers).
 """
 
 from __future__ import annotations
@@ -142,3 +148,47 @@ class SeparableResize2d(ScheduleRule):
         _, rv = sch.split(row_x, [None, config["vec"]])
         if config["gather_vec"]:
             sch.vectorize(rv)
+
+
+class ResizeRows(ScheduleRule):
+    name = "resize_rows"
+
+    def matches(self, func) -> Workload | None:  # noqa: ANN001 - PrimFunc
+        sch = s_tir.Schedule(func)
+        block = block_named(sch, (ROWS_BLOCK,))
+        dims = extents(sch, block) if block is not None else None
+        if dims is None or iter_kinds(sch, block) != "SSSS" or block_named(sch, (OUT_BLOCK,)) is not None:
+            return None
+        n, c, h, ow = dims
+        w = int(sch.get(block).reads[0].source.shape[3])
+        params = (("n", n), ("c", c), ("h", h), ("w", w), ("ow", ow))
+        return Workload("resize_rows", params, str(sch.get(block).writes[0].source.dtype), ROWS_BLOCK)
+
+    def space(self, wl: Workload) -> Space:
+        return {"vec": vector_choices(self.hw), "tasks_per_core": [1, 2, 4], "gather_vec": [0, 1]}
+
+    def wasted(self, wl: Workload, config: Config) -> str | None:
+        if config["vec"] > min(vector_choices(self.hw)) and config["vec"] // 2 >= wl["ow"]:
+            return "vector wider than the output row"
+        if config["tasks_per_core"] > 1 and config["tasks_per_core"] * self.hw.cores > wl["n"] * wl["c"] * wl["h"]:
+            return "more tasks than rows"
+        return None
+
+    def default(self, wl: Workload) -> Config:
+        lanes = vector_choices(self.hw)
+        vec = max([v for v in lanes if v <= wl["ow"]] or [lanes[0]])
+        return {"vec": vec, "tasks_per_core": 1, "gather_vec": 1}
+
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        block = output_block(sch, sch.get_sblock(wl.anchor))
+        n, c, y, x = sch.get_loops(block)
+        rows = sch.fuse(n, c, y)
+        tasks = min(config["tasks_per_core"] * self.hw.cores, wl["n"] * wl["c"] * wl["h"])
+        chunk, row = sch.split(rows, [tasks, None])
+        tile, lanes = sch.split(x, [None, config["vec"]])
+        sch.reorder(chunk, tile, row, lanes)
+        sch.parallel(chunk)
+        if config["gather_vec"]:
+            sch.vectorize(lanes)
+        else:
+            sch.unroll(lanes)

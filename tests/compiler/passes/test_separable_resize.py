@@ -1,17 +1,21 @@
 """Bilinear resize legalized in two passes: TOPI's numbers bit for bit, PyTorch's within
-rounding, and TVM's one-block form wherever the separable one does not apply."""
+rounding, and TVM's one-block form wherever the separable one does not apply; fused, the height
+pass goes into a conv's epilogue, and elsewhere the two passes stay one kernel."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 import torch
 import tvm
 import tvm_ffi
-from tvm import relax, s_tir
+from tvm import relax
 
-from compiler.passes.separable_resize import OUT_BLOCK, ROWS_BLOCK, separable_resize
-from compiler.schedules.base import blocks_of
+from compiler.passes.separable_resize import OP_PATTERN_BROADCAST, OUT_BLOCK, ROWS_BLOCK, separable_resize
+from compiler.passes.structure import block_names, kernel_calls, prim_funcs
+from tests.compiler.schedules.cases import fused_module, injection
 
 
 def resize_module(shape, size, **attrs) -> tvm.IRModule:
@@ -29,10 +33,8 @@ def legalized(mod: tvm.IRModule, ours: bool) -> tvm.IRModule:
     return relax.transform.LegalizeOps(customize_legalize_map=custom)(mod)
 
 
-def block_names(mod: tvm.IRModule) -> list[str]:
-    func = next(f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc))
-    sch = s_tir.Schedule(func)
-    return [sch.get(block).name_hint for block in blocks_of(sch)]
+def kernel_blocks(mod: tvm.IRModule) -> dict[str, list[str]]:
+    return {name: block_names(func) for name, func in prim_funcs(mod).items()}
 
 
 def run(mod: tvm.IRModule, x: np.ndarray) -> np.ndarray:
@@ -54,7 +56,10 @@ def test_bilinear_is_two_passes_with_topis_numbers(case):
     shape, size, mode = BILINEAR[case]
     mod = resize_module(shape, size, method="linear", coordinate_transformation_mode=mode)
     ours, topi = legalized(mod, True), legalized(mod, False)
-    assert block_names(ours) == [ROWS_BLOCK, OUT_BLOCK]
+    funcs = prim_funcs(ours)
+    assert sorted(kernel_blocks(ours).values()) == [[OUT_BLOCK], [ROWS_BLOCK]]
+    height_pass = next(f for f in funcs.values() if block_names(f) == [OUT_BLOCK])
+    assert int(height_pass.attrs["op_pattern"]) == OP_PATTERN_BROADCAST
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
     got = run(ours, x)
     np.testing.assert_array_equal(got, run(topi, x))
@@ -77,3 +82,32 @@ def test_other_resizes_keep_tvms_legalization(case):
     shape, size, attrs = ONE_BLOCK[case]
     mod = resize_module(shape, size, **attrs)
     assert tvm_ffi.structural_equal(legalized(mod, True), legalized(mod, False))
+
+
+def resized(x, size=(16, 24)):  # noqa: ANN001, ANN202 - Relax expressions
+    return relax.op.image.resize2d(x, size, method="linear", coordinate_transformation_mode="half_pixel")
+
+
+def test_height_pass_fuses_into_a_conv_epilogue():
+    """TopFormer's injection module: the height passes run in the conv's kernel, the width passes
+    stay kernels of their own."""
+    mod = fused_module(injection(8, 12, (16, 24)), (1, 8, 16, 24), (1, 12, 4, 6), (1, 12, 8, 12))
+    blocks = kernel_blocks(mod)
+    conv_kernel = next(b for b in blocks.values() if "conv2d_nchw" in b)
+    assert sum(bool(re.fullmatch(rf"{OUT_BLOCK}\d*", b)) for b in conv_kernel) == 2  # FuseTIR numbers them
+    assert ROWS_BLOCK not in conv_kernel
+    assert sorted(b for b in blocks.values() if "conv2d_nchw" not in b) == [[ROWS_BLOCK], [ROWS_BLOCK]]
+    assert len(kernel_calls(mod)) == 3
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda x: resized(x), id="model output"),
+        pytest.param(lambda x: relax.op.concat([resized(x), relax.op.nn.relu(resized(x))], axis=1), id="concat"),
+    ],
+)
+def test_passes_stay_one_kernel_outside_conv_epilogues(build):
+    blocks = list(kernel_blocks(fused_module(build, (1, 3, 8, 12))).values())
+    assert all(b.index(ROWS_BLOCK) < b.index(OUT_BLOCK) for b in blocks if OUT_BLOCK in b)
+    assert not [b for b in blocks if OUT_BLOCK not in b], blocks

@@ -13,7 +13,7 @@ import tvm
 from tvm import relax, s_tir
 
 from compiler.passes import FuseEpilogue
-from compiler.passes.structure import conv_kernels, convs_in
+from compiler.passes.structure import block_names, conv_kernels, convs_in, prim_funcs
 from compiler.schedules.cpu import cpu_rules
 from compiler.schedules.registry import match
 from compiler.target import hardware_of, make_target, resolve_target
@@ -88,6 +88,23 @@ def separable(
     depthwise = conv(cin, cin, k, stride=stride, dilation=dilation, groups=cin)
     pointwise = conv(cin, cout, 1, epilogue=epilogue)
     return lambda x, *rest: pointwise(depthwise(x), *rest)
+
+
+def injection(cin: int, cout: int, size: tuple[int, int]) -> Builder:
+    """TopFormer's injection module: ``conv1x1(x) * resize(gate) + resize(feature)``, both side
+    inputs bilinearly resized to the conv's ``size``."""
+
+    def resized(y):  # noqa: ANN001, ANN202 - Relax expressions
+        return relax.op.image.resize2d(y, size, method="linear", coordinate_transformation_mode="half_pixel")
+
+    return lambda x, gate, feature: relax.op.add(relax.op.multiply(conv(cin, cout, 1)(x), resized(gate)), resized(feature))
+
+
+def kernel_with(mod: tvm.IRModule, block: str) -> tvm.tirx.PrimFunc:
+    """The one PrimFunc of ``mod`` holding a block named ``block``."""
+    found = [f for f in prim_funcs(mod).values() if block in block_names(f)]
+    assert len(found) == 1, [gv.name_hint for gv in mod.functions]
+    return found[0]
 
 
 TARGET = make_target(resolve_target("host"))

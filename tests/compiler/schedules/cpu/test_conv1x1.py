@@ -1,14 +1,12 @@
 """Pointwise convolutions: odd channel counts and sizes, residual, several full-size side inputs
-(TopFormer's injection modules) and no epilogue."""
+or resized ones (TopFormer's injection modules) and no epilogue."""
 
 import numpy as np
 import pytest
 from tvm import relax, s_tir
 
 from compiler.schedules.registry import match
-from tests.compiler.schedules.cases import RULES, check_rule, conv, prim_func, run
-
-
+from tests.compiler.schedules.cases import RULES, check_rule, conv, fused_module, injection, kernel_with, prim_func, run
 
 def injected(cin: int, cout: int):
     """``conv1x1(x) * gate + feature``: an epilogue reading two full-size side inputs."""
@@ -28,6 +26,15 @@ CASES = {
 def test_conv1x1(case):
     build, shapes = CASES[case]
     check_rule(prim_func(build, *shapes), "conv1x1")
+
+
+def test_conv1x1_blending_resized_side_inputs_in_its_epilogue():
+    """The height passes of two bilinear resizes (odd sizes: 8x9 and 16x17 maps to 31x33) run in
+    the epilogue, on rows of the width-blended maps."""
+    mod = fused_module(injection(12, 30, (31, 33)), (1, 12, 31, 33), (1, 30, 8, 9), (1, 30, 16, 17))
+    func = kernel_with(mod, "conv2d_nchw")
+    check_rule(func, "conv1x1", extra=({"panel": 4, "order": "channel"}, {"panel": 0, "nvec": 2, "order": "spatial"}))
+    assert match(RULES, func)[1]["side"] == 0  # blended rows, no full-size maps
 
 
 def test_packed_panels_with_the_conv_input_as_residual():

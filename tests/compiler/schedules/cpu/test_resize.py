@@ -1,10 +1,12 @@
-"""Resize: the separable bilinear form (up, mixed up/down, few channels, with an epilogue) and
-TOPI's one-block form (nearest, and bilinear shrinking the height more than 2x)."""
+"""Resize: the separable bilinear form (up, mixed up/down, few channels, with an epilogue), its
+width pass alone (the height pass went into a conv's epilogue) and TOPI's one-block form
+(nearest, and bilinear shrinking the height more than 2x)."""
 
 import pytest
 from tvm import relax
 
-from tests.compiler.schedules.cases import check_rule, const, prim_func
+from compiler.passes.separable_resize import ROWS_BLOCK
+from tests.compiler.schedules.cases import check_rule, const, fused_module, injection, kernel_with, prim_func
 
 STAGES = ({"stage": "channel", "gather_vec": 1}, {"stage": "whole", "gather_vec": 0})
 
@@ -28,6 +30,19 @@ SEPARABLE = {
 def test_separable_resize(case):
     build, shape = SEPARABLE[case]
     check_rule(prim_func(build, shape), "resize2d_separable", extra=STAGES)
+
+
+@pytest.mark.parametrize(
+    "small, size",
+    [
+        pytest.param((1, 7, 5, 9), (10, 33), id="odd width"),
+        pytest.param((1, 1, 2, 3), (4, 40), id="fewer rows than tasks"),
+        pytest.param((2, 5, 6, 20), (12, 9), id="width shrinks"),
+    ],
+)
+def test_width_pass_alone(small, size):
+    mod = fused_module(injection(4, small[1], size), (small[0], 4, *size), small, small)  # one width pass, twice
+    check_rule(kernel_with(mod, ROWS_BLOCK), "resize_rows", extra=({"tasks_per_core": 4, "gather_vec": 0}, {"vec": 4}))
 
 
 ONE_BLOCK = {
