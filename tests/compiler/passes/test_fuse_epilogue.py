@@ -10,7 +10,8 @@ from torch import nn
 
 from compiler.build import fuse
 from compiler.frontend import import_model
-from compiler.passes.structure import conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
+from compiler.passes.separable_resize import OUT_BLOCK
+from compiler.passes.structure import block_names, conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
 from compiler.target import make_target, resolve_target
 from pruning.checkpoint import load_checkpoint
 from tests.compiler.conftest import make_checkpoint
@@ -54,3 +55,13 @@ def test_user_model_epilogues_fused(user_checkpoint):
 @pytest.mark.parametrize("model, shape", [("topformer-tiny", [1, 3, 128, 128]), ("deeplabv3plus-mbv2", [1, 3, 64, 128])])
 def test_builtin_models_one_kernel_per_conv(tmp_path, model, shape):
     check_structure(make_checkpoint(tmp_path / "ckpt", model, shape))
+
+
+def test_topformer_resizes_blend_rows_in_conv_epilogues(tmp_path):
+    """Every resize of TopFormer's injection modules and head feeds a conv's epilogue: its height
+    pass runs there, and no full-size resized map is written by a kernel of its own."""
+    mod = fused_module(make_checkpoint(tmp_path / "ckpt", "topformer-tiny", [1, 3, 128, 128]))
+    kernels = conv_kernels(mod)
+    with_height_pass = [name for name, func in prim_funcs(mod).items()
+                        if any(re.fullmatch(rf"{OUT_BLOCK}\d*", b) for b in block_names(func))]
+    assert with_height_pass and set(with_height_pass) <= set(kernels), sorted(with_height_pass)
