@@ -25,11 +25,14 @@ class ScheduledFunc:
     config: Config
     tuned: bool
     fallback: str | None = None  # why the matched rule was not used, if it was not
+    default: Config | None = None  # the rule's default, next to the tuned config that replaced it
 
     def to_json(self) -> dict[str, Any]:
         record = {"func": self.func, "rule": self.rule, "workload": self.workload, "config": self.config, "tuned": self.tuned}
         if self.fallback:
             record["fallback"] = self.fallback
+        if self.default is not None:
+            record["default"] = self.default
         return record
 
 
@@ -94,5 +97,6 @@ def schedule_module(
             except RuntimeError:
                 scheduled, fallback = func, f"{fallback}; generic failed too, left unscheduled"
         mod[gv] = scheduled
-        records.append(ScheduledFunc(gv.name_hint, rule.name, workload.key, config, tuned, fallback))
+        default = rule.default(workload) if tuned else None
+        records.append(ScheduledFunc(gv.name_hint, rule.name, workload.key, config, tuned, fallback, default))
     return mod, records

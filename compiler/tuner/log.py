@@ -137,6 +137,11 @@ def read_log(path: str | os.PathLike[str]) -> LogContents:
 CONFIRM = "confirm"  # the strategy of records re-timing the top candidates side by side
 
 
+def knobs_key(knobs: Config) -> str:
+    """A canonical string of a config: the same knobs give the same string."""
+    return json.dumps(knobs, sort_keys=True)
+
+
 def best_records(
     records: list[TuneRecord], target: dict[str, Any], device_key: str | None = None
 ) -> dict[str, TuneRecord]:
@@ -153,8 +158,7 @@ def best_records(
         if not record.ok or not record.matches(target, device_key):
             continue
         if record.strategy == CONFIRM:
-            knobs = json.dumps(record.knobs, sort_keys=True)
-            rounds.setdefault(record.workload, {}).setdefault(knobs, []).append(record)
+            rounds.setdefault(record.workload, {}).setdefault(knobs_key(record.knobs), []).append(record)
             continue
         current = best.get(record.workload)
         if current is None or record.cost < current.cost:
@@ -207,3 +211,22 @@ def tuning_configs(
 ) -> dict[str, Config]:
     """Workload key -> knobs of its fastest record in the log at ``path`` for ``target``/``device_key``."""
     return {key: record.knobs for key, record in best_records(read_log(path).records, target, device_key).items()}
+
+
+def untried_defaults(
+    path: str | os.PathLike[str], schedules: list[dict[str, Any]], target: dict[str, Any], device_key: str | None = None
+) -> list[str]:
+    """Workload keys that took a tuned config from the log at ``path`` although the log never
+    measured their current default (``schedules``: an artifact's ``meta.json`` entries).
+
+    That happens when edgeprune's default for a workload changed after the search: the search
+    seeded from and compared against the old default, so its pick may be slower than the new one.
+    """
+    measured: dict[str, set[str]] = {}
+    for record in read_log(path).records:
+        if record.ok and record.matches(target, device_key):
+            measured.setdefault(record.workload, set()).add(knobs_key(record.knobs))
+    return [
+        s["workload"] for s in schedules
+        if s.get("tuned") and "default" in s and knobs_key(s["default"]) not in measured.get(s["workload"], set())
+    ]

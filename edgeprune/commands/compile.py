@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edgeprune.commands.args import input_shape, sparse_fraction
@@ -29,9 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from compiler.artifact import read_meta
     from edgeprune.errors import EdgepruneError
 
-    configs = None
+    from compiler.target import resolve_target
+
+    configs, device_key = None, None
     if args.tuning_log is not None:
-        from compiler.target import resolve_target
         from compiler.tuner.log import tuning_configs
         from compiler.tuner.measure import device_key_of
 
@@ -58,4 +60,17 @@ def run(args: argparse.Namespace) -> int:
         sparse_note = f"; {chosen} of {len(meta.sparse)} sparse-enough convs run sparse"
     print(f"wrote {out} ({shapes}; {len(meta.schedules)} kernels: {per_rule}{tuned_note}{sparse_note}; "
           f"{meta.compile_seconds:.1f} s)")
+    if args.tuning_log is not None:
+        _warn_untried_defaults(args.tuning_log, meta.schedules, resolve_target(args.target, args.targets_file), device_key)
     return 0
+
+
+def _warn_untried_defaults(log: Path, schedules: list[dict], target: dict, device_key: str | None) -> None:
+    from compiler.tuner.log import untried_defaults
+
+    stale = sorted(set(untried_defaults(log, schedules, target, device_key)))
+    if stale:
+        shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+        print(f"warning: {log}: {len(stale)} tuned workload(s) were searched before edgeprune's default schedule for "
+              f"them changed, and may now be slower than it: {shown}; re-tune them "
+              f"('edgeprune tune ... --workloads KEY')", file=sys.stderr)

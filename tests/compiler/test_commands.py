@@ -58,6 +58,7 @@ def test_compile_with_input_shape_and_tuning_log(tmp_path, capsys):
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
     from compiler.target import resolve_target
+    from compiler.tuner.tasks import model_tasks
 
     record = {"version": 1, "workload": "nothing(x=1):float32", "rule": "generic", "target": resolve_target("host"),
               "device_key": "local", "knobs": {"vec": 4}, "latency": {"median_ms": 1.0, "runs": 1}, "time": ""}
@@ -68,6 +69,20 @@ def test_compile_with_input_shape_and_tuning_log(tmp_path, capsys):
     assert f"wrote {out}" in capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     assert meta["inputs"][0]["shape"] == [1, 3, 9, 10] and meta["tuned"] is False  # the log covers no workload here
+    assert "warning" not in capsys.readouterr().err
+
+    # a log whose search never measured today's default: the tuned config is used, with a warning
+    (entry,) = meta["schedules"]
+    (task,) = model_tasks(tmp_path / "m.onnx", resolve_target("host"), [1, 3, 9, 10])
+    knob, values = next((k, v) for k, v in task.rule.space(task.workload).items() if len(v) > 1)
+    other = {**entry["config"], knob: next(v for v in values if v != entry["config"][knob])}
+    stale = {**record, "workload": entry["workload"], "rule": entry["rule"], "knobs": other}
+    (tmp_path / "stale.jsonl").write_text(json.dumps(stale) + "\n")
+    assert invoke("compile", str(tmp_path / "m.onnx"), "--input-shape", "1,3,9,10", "--tuning-log",
+                  str(tmp_path / "stale.jsonl"), "--out", str(tmp_path / "art2")) == 0
+    err = capsys.readouterr().err
+    assert "1 tuned workload(s)" in err and entry["workload"] in err
+    assert json.loads((tmp_path / "art2" / "meta.json").read_text())["schedules"][0]["default"] == entry["config"]
     (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
     with pytest.raises(EdgepruneError, match="bad.jsonl"):
         invoke("compile", str(tmp_path / "m.onnx"), "--tuning-log", str(tmp_path / "bad.jsonl"), "--out", str(out))

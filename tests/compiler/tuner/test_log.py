@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs
+from compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
 from edgeprune.errors import EdgepruneError
 from tests.conftest import REPO
 
@@ -39,6 +39,21 @@ def test_round_trip_and_best_per_workload_target_device(tmp_path):
     assert tuning_configs(log, {"kind": "opencl"}) == {}
     first = json.loads(log.read_text().splitlines()[0])
     assert first["version"] == 1 and set(first) >= {"workload", "target", "device_key", "knobs", "latency", "time"}
+
+
+def test_tuned_workloads_whose_current_default_the_log_never_measured(tmp_path):
+    """A default changed after the search: the search never compared its pick with the new default."""
+    log = tmp_path / "t.jsonl"
+    with LogWriter(log) as writer:
+        for r in (record("a", 1.0, tile=4), record("a", 2.0, tile=8), record("b", 1.0, tile=4), record("b", None, tile=8),
+                  record("c", 1.0, tile=4), record("c", 2.0, tile=8, device="pixel")):
+            writer.append(r)
+    schedules = [
+        {"workload": w, "tuned": True, "config": {"tile_co": 4}, "default": {"tile_co": 8}} for w in ("a", "b", "c")
+    ] + [{"workload": "d", "tuned": False, "config": {"tile_co": 8}}]
+    # b's default failed to build in the search, c's ran on another device only
+    assert untried_defaults(log, schedules, TARGET, "local") == ["b", "c"]
+    assert untried_defaults(log, schedules, TARGET) == ["b"]
 
 
 def test_confirmation_rounds_decide_over_a_lucky_search_record():
