@@ -30,15 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from compiler.artifact import read_meta
     from edgeprune.errors import EdgepruneError
 
-    from compiler.target import resolve_target
-
-    configs, device_key = None, None
+    configs, device_key, target = None, None, None
     if args.tuning_log is not None:
+        from compiler.target import resolve_target
         from compiler.tuner.log import tuning_configs
         from compiler.tuner.measure import device_key_of
 
         device_key = device_key_of(args.device) if args.device else None
-        configs = tuning_configs(args.tuning_log, resolve_target(args.target, args.targets_file), device_key)
+        target = resolve_target(args.target, args.targets_file)
+        configs = tuning_configs(args.tuning_log, target, device_key)
         if not configs:
             print(f"{args.tuning_log}: no record for target {args.target!r}"
                   f"{f' on {device_key!r}' if device_key else ''}; compiling with default schedules")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({shapes}; {len(meta.schedules)} kernels: {per_rule}{tuned_note}{sparse_note}; "
           f"{meta.compile_seconds:.1f} s)")
     if args.tuning_log is not None:
-        _warn_untried_defaults(args.tuning_log, meta.schedules, resolve_target(args.target, args.targets_file), device_key)
+        _warn_untried_defaults(args.tuning_log, meta.schedules, target, device_key)
     return 0
 
 

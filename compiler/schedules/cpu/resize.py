@@ -38,6 +38,7 @@ from compiler.schedules.base import (
     iter_kinds,
     vector_choices,
 )
+from compiler.target import Hardware
 
 PARALLEL_MIN_ELEMENTS = 1 << 14
 
@@ -67,6 +68,18 @@ def output_block(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> s_tir.s
         return block
     sch.compute_inline(block)
     return out
+
+
+def _row_vector(hw: Hardware, width: int) -> int:
+    """The widest vector no wider than an output row of ``width`` columns (the narrowest if none)."""
+    lanes = vector_choices(hw)
+    return max([v for v in lanes if v <= width] or [lanes[0]])
+
+
+def _vector_wider_than_row(hw: Hardware, vec: int, width: int) -> str | None:
+    if vec > min(vector_choices(hw)) and vec // 2 >= width:
+        return "vector wider than the output row"
+    return None
 
 
 class Resize2d(ScheduleRule):
@@ -120,15 +133,11 @@ class SeparableResize2d(ScheduleRule):
         return {"stage": ["channel", "whole"], "vec": vector_choices(self.hw), "gather_vec": [0, 1]}
 
     def wasted(self, wl: Workload, config: Config) -> str | None:
-        if config["vec"] > min(vector_choices(self.hw)) and config["vec"] // 2 >= wl["ow"]:
-            return "vector wider than the output row"
-        return None
+        return _vector_wider_than_row(self.hw, config["vec"], wl["ow"])
 
     def default(self, wl: Workload) -> Config:
-        lanes = vector_choices(self.hw)
-        vec = max([v for v in lanes if v <= wl["ow"]] or [lanes[0]])
         stage = "channel" if wl["n"] * wl["c"] >= 4 * self.hw.cores else "whole"
-        return {"stage": stage, "vec": vec, "gather_vec": 0}
+        return {"stage": stage, "vec": _row_vector(self.hw, wl["ow"]), "gather_vec": 0}
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         rows = sch.get_sblock(ROWS_BLOCK)
@@ -168,16 +177,12 @@ class ResizeRows(ScheduleRule):
         return {"vec": vector_choices(self.hw), "tasks_per_core": [1, 2, 4], "gather_vec": [0, 1]}
 
     def wasted(self, wl: Workload, config: Config) -> str | None:
-        if config["vec"] > min(vector_choices(self.hw)) and config["vec"] // 2 >= wl["ow"]:
-            return "vector wider than the output row"
         if config["tasks_per_core"] > 1 and config["tasks_per_core"] * self.hw.cores > wl["n"] * wl["c"] * wl["h"]:
             return "more tasks than rows"
-        return None
+        return _vector_wider_than_row(self.hw, config["vec"], wl["ow"])
 
     def default(self, wl: Workload) -> Config:
-        lanes = vector_choices(self.hw)
-        vec = max([v for v in lanes if v <= wl["ow"]] or [lanes[0]])
-        return {"vec": vec, "tasks_per_core": 1, "gather_vec": 1}
+        return {"vec": _row_vector(self.hw, wl["ow"]), "tasks_per_core": 1, "gather_vec": 1}
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         block = output_block(sch, sch.get_sblock(wl.anchor))
