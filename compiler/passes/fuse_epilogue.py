@@ -10,7 +10,7 @@ PrimFunc; the schedules inline them into the conv's output tile.
 
 Bilinear resizes are legalized in two 1-D passes (``separable_resize``) instead of TOPI's
 four-gather form; where a resized map feeds a conv's epilogue, the height pass joins that
-epilogue. With ``merge_convs``, an inverted residual's expand group and the depthwise
+epilogue. Softmax is legalized with a vectorisable exponential (``vector_softmax``). With ``merge_convs``, an inverted residual's expand group and the depthwise
 group reading it become one PrimFunc (``fuse_expand_depthwise``), and so do a depthwise group
 left alone and the pointwise group reading it (``fuse_depthwise_pointwise``).
 """
@@ -23,12 +23,15 @@ from tvm import relax
 from compiler.passes.fuse_depthwise_pointwise import FuseDepthwisePointwise
 from compiler.passes.fuse_expand_depthwise import FuseExpandDepthwise
 from compiler.passes.separable_resize import separable_resize
+from compiler.passes.vector_softmax import vector_softmax
 
 
 def FuseEpilogue(merge_convs: bool = False) -> tvm.transform.Pass:  # noqa: N802 - pass naming
     return tvm.transform.Sequential(
         [
-            relax.transform.LegalizeOps(customize_legalize_map={"relax.image.resize2d": separable_resize}),
+            relax.transform.LegalizeOps(
+                customize_legalize_map={"relax.image.resize2d": separable_resize, "relax.nn.softmax": vector_softmax}
+            ),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
             relax.transform.FuseOps(),

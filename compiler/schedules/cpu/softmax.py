@@ -1,4 +1,5 @@
-"""Softmax over the last axis (the four blocks LegalizeOps emits, plus any fused epilogue).
+"""Softmax over the last axis (the four blocks ``passes.vector_softmax`` emits under TOPI's
+names, plus any fused epilogue).
 
 One row at a time (rows in parallel when there are enough): max, exp into a row buffer (the
 exponentials are used twice), sum, and the normalised output, the elementwise parts
