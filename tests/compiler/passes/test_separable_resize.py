@@ -15,7 +15,7 @@ from tvm import relax
 
 from compiler.passes.separable_resize import OP_PATTERN_BROADCAST, OUT_BLOCK, ROWS_BLOCK, separable_resize
 from compiler.passes.structure import block_names, kernel_calls, prim_funcs
-from tests.compiler.schedules.cases import fused_module, injection
+from tests.compiler.schedules.cases import fused_module, injection, resized
 
 
 def resize_module(shape, size, **attrs) -> tvm.IRModule:
@@ -84,10 +84,6 @@ def test_other_resizes_keep_tvms_legalization(case):
     assert tvm_ffi.structural_equal(legalized(mod, True), legalized(mod, False))
 
 
-def resized(x, size=(16, 24)):  # noqa: ANN001, ANN202 - Relax expressions
-    return relax.op.image.resize2d(x, size, method="linear", coordinate_transformation_mode="half_pixel")
-
-
 def test_height_pass_fuses_into_a_conv_epilogue():
     """TopFormer's injection module: the height passes run in the conv's kernel, the width passes
     stay kernels of their own."""
@@ -103,8 +99,9 @@ def test_height_pass_fuses_into_a_conv_epilogue():
 @pytest.mark.parametrize(
     "build",
     [
-        pytest.param(lambda x: resized(x), id="model output"),
-        pytest.param(lambda x: relax.op.concat([resized(x), relax.op.nn.relu(resized(x))], axis=1), id="concat"),
+        pytest.param(lambda x: resized(x, (16, 24)), id="model output"),
+        pytest.param(lambda x: relax.op.concat([resized(x, (16, 24)), relax.op.nn.relu(resized(x, (16, 24)))], axis=1),
+                     id="concat"),
     ],
 )
 def test_passes_stay_one_kernel_outside_conv_epilogues(build):

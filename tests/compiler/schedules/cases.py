@@ -90,14 +90,17 @@ def separable(
     return lambda x, *rest: pointwise(depthwise(x), *rest)
 
 
+def resized(x: relax.Expr, size: tuple[int, int], mode: str = "half_pixel") -> relax.Expr:
+    """``x`` bilinearly resized to ``size``."""
+    return relax.op.image.resize2d(x, size, method="linear", coordinate_transformation_mode=mode)
+
+
 def injection(cin: int, cout: int, size: tuple[int, int]) -> Builder:
     """TopFormer's injection module: ``conv1x1(x) * resize(gate) + resize(feature)``, both side
     inputs bilinearly resized to the conv's ``size``."""
-
-    def resized(y):  # noqa: ANN001, ANN202 - Relax expressions
-        return relax.op.image.resize2d(y, size, method="linear", coordinate_transformation_mode="half_pixel")
-
-    return lambda x, gate, feature: relax.op.add(relax.op.multiply(conv(cin, cout, 1)(x), resized(gate)), resized(feature))
+    return lambda x, gate, feature: relax.op.add(
+        relax.op.multiply(conv(cin, cout, 1)(x), resized(gate, size)), resized(feature, size)
+    )
 
 
 def kernel_with(mod: tvm.IRModule, block: str) -> tvm.tirx.PrimFunc:

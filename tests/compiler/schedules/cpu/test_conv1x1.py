@@ -8,6 +8,7 @@ from tvm import relax, s_tir
 from compiler.schedules.registry import match
 from tests.compiler.schedules.cases import RULES, check_rule, conv, fused_module, injection, kernel_with, prim_func, run
 
+
 def injected(cin: int, cout: int):
     """``conv1x1(x) * gate + feature``: an epilogue reading two full-size side inputs."""
     return lambda x, gate, feature: relax.op.add(relax.op.multiply(conv(cin, cout, 1)(x), gate), feature)

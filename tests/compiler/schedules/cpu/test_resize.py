@@ -6,13 +6,13 @@ import pytest
 from tvm import relax
 
 from compiler.passes.separable_resize import ROWS_BLOCK
-from tests.compiler.schedules.cases import check_rule, const, fused_module, injection, kernel_with, prim_func
+from tests.compiler.schedules.cases import check_rule, const, fused_module, injection, kernel_with, prim_func, resized
 
 STAGES = ({"stage": "channel", "gather_vec": 1}, {"stage": "whole", "gather_vec": 0})
 
 
 def bilinear(size, mode="half_pixel"):
-    return lambda x: relax.op.image.resize2d(x, size, method="linear", coordinate_transformation_mode=mode)
+    return lambda x: resized(x, size, mode)
 
 
 SEPARABLE = {
