@@ -210,20 +210,25 @@ def tuning_configs(
     path: str | os.PathLike[str], target: dict[str, Any], device_key: str | None = None
 ) -> dict[str, Config]:
     """Workload key -> knobs of its fastest record in the log at ``path`` for ``target``/``device_key``."""
-    return {key: record.knobs for key, record in best_records(read_log(path).records, target, device_key).items()}
+    return configs_of(read_log(path).records, target, device_key)
+
+
+def configs_of(records: list[TuneRecord], target: dict[str, Any], device_key: str | None = None) -> dict[str, Config]:
+    """``tuning_configs`` of records already read."""
+    return {key: record.knobs for key, record in best_records(records, target, device_key).items()}
 
 
 def untried_defaults(
-    path: str | os.PathLike[str], schedules: list[dict[str, Any]], target: dict[str, Any], device_key: str | None = None
+    records: list[TuneRecord], schedules: list[dict[str, Any]], target: dict[str, Any], device_key: str | None = None
 ) -> list[str]:
-    """Workload keys that took a tuned config from the log at ``path`` although the log never
-    measured their current default (``schedules``: an artifact's ``meta.json`` entries).
+    """Workload keys that took a tuned config from ``records`` (a tuning log's) although the log
+    never measured their current default (``schedules``: an artifact's ``meta.json`` entries).
 
     That happens when edgeprune's default for a workload changed after the search: the search
     seeded from and compared against the old default, so its pick may be slower than the new one.
     """
     measured: dict[str, set[str]] = {}
-    for record in read_log(path).records:
+    for record in records:
         if record.ok and record.matches(target, device_key):
             measured.setdefault(record.workload, set()).add(knobs_key(record.knobs))
     return [

@@ -30,15 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from compiler.artifact import read_meta
     from edgeprune.errors import EdgepruneError
 
-    configs, device_key, target = None, None, None
+    configs, device_key, target, log_records = None, None, None, []
     if args.tuning_log is not None:
         from compiler.target import resolve_target
-        from compiler.tuner.log import tuning_configs
+        from compiler.tuner.log import configs_of, read_log
         from compiler.tuner.measure import device_key_of
 
         device_key = device_key_of(args.device) if args.device else None
         target = resolve_target(args.target, args.targets_file)
-        configs = tuning_configs(args.tuning_log, target, device_key)
+        log_records = read_log(args.tuning_log).records
+        configs = configs_of(log_records, target, device_key)
         if not configs:
             print(f"{args.tuning_log}: no record for target {args.target!r}"
                   f"{f' on {device_key!r}' if device_key else ''}; compiling with default schedules")
@@ -61,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({shapes}; {len(meta.schedules)} kernels: {per_rule}{tuned_note}{sparse_note}; "
           f"{meta.compile_seconds:.1f} s)")
     if args.tuning_log is not None:
-        _warn_untried_defaults(args.tuning_log, meta.schedules, target, device_key)
+        _warn_untried_defaults(args.tuning_log, log_records, meta.schedules, target, device_key)
     return 0
 
 
-def _warn_untried_defaults(log: Path, schedules: list[dict], target: dict, device_key: str | None) -> None:
+def _warn_untried_defaults(log: Path, records: list, schedules: list[dict], target: dict, device_key: str | None) -> None:
     from compiler.tuner.log import untried_defaults
 
-    stale = sorted(set(untried_defaults(log, schedules, target, device_key)))
+    stale = sorted(set(untried_defaults(records, schedules, target, device_key)))
     if stale:
         shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
         print(f"warning: {log}: {len(stale)} tuned workload(s) were searched before edgeprune's default schedule for "

@@ -52,8 +52,9 @@ def test_tuned_workloads_whose_current_default_the_log_never_measured(tmp_path):
         {"workload": w, "tuned": True, "config": {"tile_co": 4}, "default": {"tile_co": 8}} for w in ("a", "b", "c")
     ] + [{"workload": "d", "tuned": False, "config": {"tile_co": 8}}]
     # b's default failed to build in the search, c's ran on another device only
-    assert untried_defaults(log, schedules, TARGET, "local") == ["b", "c"]
-    assert untried_defaults(log, schedules, TARGET) == ["b"]
+    records = read_log(log).records
+    assert untried_defaults(records, schedules, TARGET, "local") == ["b", "c"]
+    assert untried_defaults(records, schedules, TARGET) == ["b"]
 
 
 def test_confirmation_rounds_decide_over_a_lucky_search_record():
