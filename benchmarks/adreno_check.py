@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-import compiler
-from compiler.gpu_build import gpu_rules
-from compiler.schedules.gpu import SmallReduction
-from device.opencl_check import check_artifact
-from edgeprune.fileio import write_json
+from edgeprune import compiler
+from edgeprune.compiler.gpu_build import gpu_rules
+from edgeprune.compiler.schedules.gpu import SmallReduction
+from edgeprune.device.opencl_check import check_artifact
+from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "adreno_check.json"
 FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "deeplabv3plus-mbv2": (512, 1024)}
@@ -34,8 +34,8 @@ QUICK_SIZES = {name: (h // 4, w // 4) for name, (h, w) in FULL_SIZES.items()}
 
 
 def save_model(name: str, hw: tuple[int, int], out: Path) -> Path:
-    from pruning.checkpoint import ArchInfo, save_checkpoint
-    from pruning.models import build_model
+    from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
+    from edgeprune.pruning.models import build_model
 
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)

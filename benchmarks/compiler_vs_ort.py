@@ -30,18 +30,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import compiler
-from compiler.build import fuse
-from compiler.frontend import import_model
-from compiler.passes.structure import kernel_calls
-from compiler.schedules.registry import schedule_module
-from compiler.target import hardware_of, host_cores, make_target, resolve_target
-from compiler.threads import set_num_threads
-from compiler.tuner.log import tuning_configs
-from compiler.tuner.measure import arg_specs, random_args
-from compiler.tuner.tasks import workload_flops
-from device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
-from edgeprune.fileio import write_json
+from edgeprune import compiler
+from edgeprune.compiler.build import fuse
+from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.passes.structure import kernel_calls
+from edgeprune.compiler.schedules.registry import schedule_module
+from edgeprune.compiler.target import hardware_of, host_cores, make_target, resolve_target
+from edgeprune.compiler.threads import set_num_threads
+from edgeprune.compiler.tuner.log import tuning_configs
+from edgeprune.compiler.tuner.measure import arg_specs, random_args
+from edgeprune.compiler.tuner.tasks import workload_flops
+from edgeprune.device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
+from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
 FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "topformer-pruned": (512, 512),
@@ -53,12 +53,12 @@ CONV_OPS = ("conv2d_1x1", "conv2d", "depthwise_conv2d", "expand_depthwise", "dep
 
 def magnitude_pruned(model: torch.nn.Module, name: str, shape: tuple[int, ...], fraction: float):
     """``model`` sliced to ``fraction`` of its MACs by L1 magnitude; returns it and its policy."""
-    from pruning.coupling import analyze, default_prunable
-    from pruning.fit_target import fit_to_target
-    from pruning.macs import count_cost
-    from pruning.magnitude import l1_scores
-    from pruning.regularizer import MacsModel
-    from pruning.slicing import policy_to_json, slice_model
+    from edgeprune.pruning.coupling import analyze, default_prunable
+    from edgeprune.pruning.fit_target import fit_to_target
+    from edgeprune.pruning.macs import count_cost
+    from edgeprune.pruning.magnitude import l1_scores
+    from edgeprune.pruning.regularizer import MacsModel
+    from edgeprune.pruning.slicing import policy_to_json, slice_model
 
     graph = analyze(model, torch.zeros(shape), default_prunable(name))
     macs = MacsModel(graph, count_cost(model, shape).macs)
@@ -70,8 +70,8 @@ def magnitude_pruned(model: torch.nn.Module, name: str, shape: tuple[int, ...], 
 
 
 def save_model(name: str, hw: tuple[int, int], out: Path) -> Path:
-    from pruning.checkpoint import ArchInfo, save_checkpoint
-    from pruning.models import build_model
+    from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
+    from edgeprune.pruning.models import build_model
 
     base, fraction = PRUNED.get(name, (name, None))
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def save_model(name: str, hw: tuple[int, int], out: Path) -> Path:
 
 
 def engines(ckpt: Path, art: Path, threads: int, tuned_art: Path | None = None) -> dict[str, Engine]:
-    from pruning.checkpoint import load_checkpoint
+    from edgeprune.pruning.checkpoint import load_checkpoint
 
     artifact = compiler.load_artifact(art, num_threads=threads)
     model = load_checkpoint(ckpt).model.eval()
@@ -117,7 +117,7 @@ def time_kernel(func, target, number: int = 20, repeat: int = 5) -> float:
 
 def conv_kernels(ckpt: Path, target) -> list[dict]:
     """Every conv kernel of the compiled model, timed alone: calls, microseconds, GFLOP/s."""
-    from compiler.schedules.cpu import cpu_rules
+    from edgeprune.compiler.schedules.cpu import cpu_rules
 
     fused = fuse(import_model(ckpt), target)
     calls = kernel_calls(fused)
@@ -142,8 +142,8 @@ def peak_gflops(target) -> float:
     import tvm
     from tvm import relax, s_tir
 
-    from compiler.passes import FuseEpilogue
-    from compiler.schedules.cpu.conv1x1 import Conv1x1
+    from edgeprune.compiler.passes import FuseEpilogue
+    from edgeprune.compiler.schedules.cpu.conv1x1 import Conv1x1
 
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, 256, 24, 32), "float32"))

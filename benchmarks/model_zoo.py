@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from edgeprune.fileio import write_json
-from pruning.macs import count_cost
-from pruning.models import MODELS, build_model
+from edgeprune.base.fileio import write_json
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.models import MODELS, build_model
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "model_zoo.json"
 

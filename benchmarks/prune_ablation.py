@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from edgeprune.fileio import write_json
-from pruning.checkpoint import load_checkpoint
-from pruning.data import build_dataset
-from pruning.evaluate import evaluate
-from pruning.prune import PruneConfig, prune
+from edgeprune.base.fileio import write_json
+from edgeprune.pruning.checkpoint import load_checkpoint
+from edgeprune.pruning.data import build_dataset
+from edgeprune.pruning.evaluate import evaluate
+from edgeprune.pruning.prune import PruneConfig, prune
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "prune_ablation.json"
 VARIANTS = {

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from device.compare import alternate_timers, medians, wall_clock
-from edgeprune.fileio import write_json
-from pruning.coupling import analyze, default_prunable
-from pruning.fit_target import fit_to_target
-from pruning.macs import count_cost
-from pruning.magnitude import l1_scores
-from pruning.models import MODELS, build_model
-from pruning.regularizer import MacsModel
-from pruning.slicing import slice_model
+from edgeprune.device.compare import alternate_timers, medians, wall_clock
+from edgeprune.base.fileio import write_json
+from edgeprune.pruning.coupling import analyze, default_prunable
+from edgeprune.pruning.fit_target import fit_to_target
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.magnitude import l1_scores
+from edgeprune.pruning.models import MODELS, build_model
+from edgeprune.pruning.regularizer import MacsModel
+from edgeprune.pruning.slicing import slice_model
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "prune_targets.json"
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)

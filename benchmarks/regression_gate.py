@@ -38,16 +38,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import compiler
-from compiler.artifact import load_artifact
-from device.compare import alternate
-from device.history import History
-from device.regression import compare
-from device.runners import runner_for
-from device.stats import summarize
-from edgeprune.fileio import write_json
-from pruning.checkpoint import ArchInfo, save_checkpoint
-from pruning.models import build_model
+from edgeprune import compiler
+from edgeprune.compiler.artifact import load_artifact
+from edgeprune.device.compare import alternate
+from edgeprune.device.history import History
+from edgeprune.device.regression import compare
+from edgeprune.device.runners import runner_for
+from edgeprune.device.stats import summarize
+from edgeprune.base.fileio import write_json
+from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
+from edgeprune.pruning.models import build_model
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "regression_gate.json"
 MODEL = "topformer-tiny"

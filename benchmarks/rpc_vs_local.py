@@ -24,18 +24,18 @@ from pathlib import Path
 
 import torch
 
-import compiler
-from device.compare import alternate_timers, wall_clock
-from device.runners import runner_for
-from device.runners.localfarm import LocalFarm
-from edgeprune.fileio import write_json
+from edgeprune import compiler
+from edgeprune.device.compare import alternate_timers, wall_clock
+from edgeprune.device.runners import runner_for
+from edgeprune.device.runners.localfarm import LocalFarm
+from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "rpc_vs_local.json"
 
 
 def checkpoint(name: str, size: int, out: Path) -> Path:
-    from pruning.checkpoint import ArchInfo, save_checkpoint
-    from pruning.models import build_model
+    from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
+    from edgeprune.pruning.models import build_model
 
     torch.manual_seed(0)
     model = build_model(name).eval()

@@ -35,18 +35,18 @@ import torch.nn.functional as F
 import tvm
 from tvm import relax
 
-from compiler.passes import FuseEpilogue
-from compiler.schedules.cpu import cpu_rules
-from compiler.schedules.registry import apply_rule, match
-from compiler.sparse import format as fmt
-from compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
-from compiler.sparse.reorder import consecutive_groups, reorder
-from compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
-from compiler.sparse.synthetic import column_sparse
-from compiler.target import hardware_of, make_target, resolve_target
-from compiler.threads import set_num_threads
-from device.compare import alternate_timers, kernel_timer, medians, wall_clock
-from edgeprune.fileio import write_json
+from edgeprune.compiler.passes import FuseEpilogue
+from edgeprune.compiler.schedules.cpu import cpu_rules
+from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.sparse import format as fmt
+from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
+from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
+from edgeprune.compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
+from edgeprune.compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.threads import set_num_threads
+from edgeprune.device.compare import alternate_timers, kernel_timer, medians, wall_clock
+from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "sparse_conv.json"
 # (label, in, out, kernel, stride, H=W of the input)

@@ -38,13 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compiler_vs_ort import FULL_SIZES, save_model  # noqa: E402
 
-from compiler.target import host_cores, make_target, resolve_target  # noqa: E402
-from compiler.tuner.measure import Measurer, TimingPlan, build_kernel, make_runner, time_library  # noqa: E402
-from compiler.tuner.session import TuneSession  # noqa: E402
-from compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
-from compiler.tuner.workers import JobFailure, WorkerPool  # noqa: E402
-from device.compare import alternate_timers, medians  # noqa: E402
-from edgeprune.fileio import write_json  # noqa: E402
+from edgeprune.compiler.target import host_cores, make_target, resolve_target  # noqa: E402
+from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, build_kernel, make_runner, time_library  # noqa: E402
+from edgeprune.compiler.tuner.session import TuneSession  # noqa: E402
+from edgeprune.compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
+from edgeprune.compiler.tuner.workers import JobFailure, WorkerPool  # noqa: E402
+from edgeprune.device.compare import alternate_timers, medians  # noqa: E402
+from edgeprune.base.fileio import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONV_OPS = ("conv2d", "conv2d_1x1", "depthwise_conv2d")
@@ -114,7 +114,7 @@ def tune_one(task: Task, target: dict, measurer: Measurer, strategy: str, budget
 
 def best_config_at(task: Task, log: Path, budget: int) -> dict:
     """The config of the fastest of the first ``budget`` records of a run's log."""
-    from compiler.tuner.log import read_log
+    from edgeprune.compiler.tuner.log import read_log
 
     records = [r for r in read_log(log).records if r.workload == task.key][:budget]
     return min(records, key=lambda r: r.cost).knobs
@@ -194,7 +194,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(FULL_SIZES)}")
     target = resolve_target("host")
-    from compiler.threads import set_num_threads
+    from edgeprune.compiler.threads import set_num_threads
 
     set_num_threads(host_cores())
     rows, cost, first_task = [], {}, None

@@ -5,7 +5,7 @@ an ONNX file into an artifact directory; ``load_artifact(ART)`` gives a callable
 arrays with a ``time(number, repeat)`` method.
 """
 
-from compiler.artifact import Artifact, load_artifact
-from compiler.build import compile
+from edgeprune.compiler.artifact import Artifact, load_artifact
+from edgeprune.compiler.build import compile
 
 __all__ = ["Artifact", "compile", "load_artifact"]

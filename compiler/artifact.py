@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler.frontend import TensorSpec
-from edgeprune.errors import EdgepruneError
+from edgeprune.compiler.frontend import TensorSpec
+from edgeprune.base.errors import EdgepruneError
 
 FORMAT = "edgeprune-artifact"
 FORMAT_VERSION = 1
@@ -264,7 +264,7 @@ def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) 
     import tvm
     from tvm import relax
 
-    from compiler.threads import default_num_threads, set_num_threads
+    from edgeprune.compiler.threads import default_num_threads, set_num_threads
 
     root = Path(path)
     meta = read_meta(root)

@@ -19,15 +19,15 @@ import tvm
 from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
-from compiler.artifact import LIB_FILE, META_FILE, ArtifactMeta, write_artifact_dir
-from compiler.frontend import ImportedModel, import_model
-from compiler.passes import FuseEpilogue, graph_passes
-from compiler.schedules.base import Config
-from compiler.schedules.registry import ScheduledFunc, schedule_module
-from compiler.sparse.select import SparseOption, sparsify
-from compiler.target import hardware_of, make_target, resolve_target
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import write_json
+from edgeprune.compiler.artifact import LIB_FILE, META_FILE, ArtifactMeta, write_artifact_dir
+from edgeprune.compiler.frontend import ImportedModel, import_model
+from edgeprune.compiler.passes import FuseEpilogue, graph_passes
+from edgeprune.compiler.schedules.base import Config
+from edgeprune.compiler.schedules.registry import ScheduledFunc, schedule_module
+from edgeprune.compiler.sparse.select import SparseOption, sparsify
+from edgeprune.compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import write_json
 
 
 def fuse(imported: ImportedModel, target: tvm.target.Target, merge_convs: bool = True) -> tvm.IRModule:
@@ -90,10 +90,10 @@ def compile(  # noqa: A001 - the verb users know
     the grouped sparse kernel where it measures faster; ``meta.json`` records each choice.
     """
     import edgeprune
-    from compiler.gpu_artifact import write_kernel_files
-    from compiler.gpu_build import build_gpu
-    from device import android
-    from device.targets import device_type, triple
+    from edgeprune.compiler.gpu_artifact import write_kernel_files
+    from edgeprune.compiler.gpu_build import build_gpu
+    from edgeprune.device import android
+    from edgeprune.device.targets import device_type, triple
 
     started = time.perf_counter()
     target_spec = resolve_target(target, targets_file)

@@ -20,7 +20,7 @@ from pathlib import Path
 import tvm
 from tvm import relax
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -108,7 +108,7 @@ def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedMod
     import torch
     from tvm.relax.frontend.torch import from_exported_program
 
-    from pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
+    from edgeprune.pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
 
     ckpt = load_checkpoint(root)
     shape = shape or tuple(ckpt.arch.input_shape)

@@ -27,12 +27,12 @@ from tvm import relax, tirx
 from tvm.relax.backend import adreno
 from tvm.s_tir import dlight as dl
 
-from compiler.frontend import ImportedModel
-from compiler.gpu_kernels import KernelInfo, describe_kernels
-from compiler.passes import graph_passes
-from compiler.schedules.gpu import SmallReduction
-from compiler.schedules.registry import ScheduledFunc
-from edgeprune.errors import EdgepruneError
+from edgeprune.compiler.frontend import ImportedModel
+from edgeprune.compiler.gpu_kernels import KernelInfo, describe_kernels
+from edgeprune.compiler.passes import graph_passes
+from edgeprune.compiler.schedules.gpu import SmallReduction
+from edgeprune.compiler.schedules.registry import ScheduledFunc
+from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass

@@ -61,7 +61,7 @@ def resolve_target(name: str, targets_file: str | os.PathLike[str] | None = None
     runner. It is imported here rather than at module level because ``device.targets`` takes
     the host CPU's dict (what LLVM detects: a compiler fact) from this module.
     """
-    from device.targets import get_target
+    from edgeprune.device.targets import get_target
 
     return dict(get_target(name, targets_file).tvm)
 

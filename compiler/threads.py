@@ -11,7 +11,7 @@ import os
 
 import tvm
 
-from compiler.target import host_cores, host_cpus
+from edgeprune.compiler.target import host_cores, host_cpus
 
 _SHARE_ALL_CORES = -3
 

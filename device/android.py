@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 TRIPLE = "aarch64-linux-android"
 NDK_API = 28

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from device.stats import LatencyStats
-from edgeprune.errors import EdgepruneError
+from edgeprune.device.stats import LatencyStats
+from edgeprune.base.errors import EdgepruneError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -308,8 +308,8 @@ def run_for_artifact(artifact: str | os.PathLike[str], stats: LatencyStats, thre
     ``model`` defaults to the artifact directory's name; the versions are those that built the
     artifact (its meta.json), which decide the code that was timed.
     """
-    from compiler.artifact import META_FILE, read_meta
-    from device.runners.base import artifact_sha256
+    from edgeprune.compiler.artifact import META_FILE, read_meta
+    from edgeprune.device.runners.base import artifact_sha256
 
     root = Path(artifact)
     meta = read_meta(root)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 SECTION = "// Function: "
 RTOL, ATOL = 1e-4, 1e-4  # ATOL is a fraction of the reference's largest magnitude (at least 1)
@@ -115,7 +115,7 @@ class _Reference:
     def __init__(self, script: str, path: Path, names: set[str]) -> None:
         import tvm
 
-        from compiler.target import host_target_dict
+        from edgeprune.compiler.target import host_target_dict
 
         try:
             mod = tvm.script.from_source(script)
@@ -137,8 +137,8 @@ def check_artifact(path: str | os.PathLike[str], seed: int = 0, progress: Any = 
                    funcs: Sequence[str] | None = None) -> CheckReport:
     """Check the kernels of the GPU artifact ``path`` (of the PrimFuncs ``funcs``, default all);
     ``progress(n)`` is called per PrimFunc."""
-    from compiler.artifact import read_meta
-    from compiler.gpu_artifact import read_kernel_files
+    from edgeprune.compiler.artifact import read_meta
+    from edgeprune.compiler.gpu_artifact import read_kernel_files
 
     root = Path(path)
     meta = read_meta(root)

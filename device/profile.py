@@ -54,8 +54,8 @@ def profile_artifact(path: str | os.PathLike[str], repeat: int = 20, warmup: int
     """
     import tvm
 
-    from compiler.artifact import load_artifact
-    from compiler.threads import default_num_threads
+    from edgeprune.compiler.artifact import load_artifact
+    from edgeprune.compiler.threads import default_num_threads
 
     artifact = load_artifact(Path(path), num_threads=threads)
     schedules = {s["func"]: s for s in artifact.meta.schedules}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from device.history import History, Run
+from edgeprune.device.history import History, Run
 
 ALPHA = 0.01
 THRESHOLD = 1.05

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 ENV_VAR = "EDGEPRUNE_TARGETS"
 FORMAT_VERSION = 1
@@ -103,7 +103,7 @@ def triple(tvm_dict: dict[str, Any]) -> str:
 
 
 def _builtins() -> dict[str, DeviceTarget]:
-    from compiler.target import host_target_dict
+    from edgeprune.compiler.target import host_target_dict
 
     entries = [
         DeviceTarget("host", host_target_dict(), "this machine's CPU as LLVM detects it, all cores it may use"),

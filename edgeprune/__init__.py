@@ -1,8 +1,11 @@
 """edgeprune: from a PyTorch segmentation checkpoint to a measured frame rate on a phone.
 
-The packages do one stage each: ``pruning`` (models, data, training, pruning, slicing),
-``compiler`` (TVM import, fusion, schedules, build), ``device`` (targets, runners, stats).
-This package holds only the command line and what every stage shares.
+One import package. Its stages are subpackages: ``edgeprune.pruning`` (models, data,
+training, pruning, slicing), ``edgeprune.compiler`` (TVM import, fusion, schedules, targets,
+build), ``edgeprune.device`` (runners, stats, history), with the tuner above both
+(``edgeprune.compiler.tuner``). ``edgeprune.base`` is what they all share; ``edgeprune.cli``,
+``edgeprune.report`` and ``edgeprune.demo`` sit on top. Imports point one way only (see
+``tests/test_layers.py``).
 """
 
 __version__ = "0.1.0"

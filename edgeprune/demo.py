@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import write_json
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import write_json
 
 STATE_FILE = "stages.json"
 STATE_VERSION = 1
@@ -100,7 +100,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DemoConfig) -> dict[str, Any]:
-    from pruning.train import TrainConfig, train
+    from edgeprune.pruning.train import TrainConfig, train
 
     out = cfg.out / "trained"
     report = train(TrainConfig(
@@ -112,7 +112,7 @@ def _train(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _prune(cfg: DemoConfig) -> dict[str, Any]:
-    from pruning.prune import PruneConfig, prune
+    from edgeprune.pruning.prune import PruneConfig, prune
 
     trained = cfg.out / "trained"
     before = json.loads((trained / "report.json").read_text())
@@ -127,8 +127,8 @@ def _prune(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _tune(cfg: DemoConfig) -> dict[str, Any]:
-    from compiler.tuner.measure import TimingPlan
-    from compiler.tuner.tune import TuneJob, tune_model
+    from edgeprune.compiler.tuner.measure import TimingPlan
+    from edgeprune.compiler.tuner.tune import TuneJob, tune_model
 
     log = cfg.out / TUNING_LOG
     report = tune_model(TuneJob(
@@ -142,9 +142,9 @@ def _tune(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _compile(cfg: DemoConfig) -> dict[str, Any]:
-    import compiler
-    from compiler.target import resolve_target
-    from compiler.tuner.log import tuning_configs
+    from edgeprune import compiler
+    from edgeprune.compiler.target import resolve_target
+    from edgeprune.compiler.tuner.log import tuning_configs
 
     configs = tuning_configs(cfg.out / TUNING_LOG, resolve_target("host"), None)
     result = {}
@@ -156,9 +156,9 @@ def _compile(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _adreno(cfg: DemoConfig) -> dict[str, Any]:
-    import compiler
-    from compiler.artifact import read_meta
-    from device.opencl_check import check_artifact
+    from edgeprune import compiler
+    from edgeprune.compiler.artifact import read_meta
+    from edgeprune.device.opencl_check import check_artifact
 
     art = compiler.compile(cfg.out / "pruned", target=ADRENO, out=cfg.out / f"pruned-{ADRENO}")
     check = check_artifact(art)
@@ -172,10 +172,10 @@ def _adreno(cfg: DemoConfig) -> dict[str, Any]:
 def _bench(cfg: DemoConfig) -> dict[str, Any]:
     import numpy as np
 
-    import compiler
-    from compiler.threads import default_num_threads, set_num_threads
-    from device.compare import alternate, onnxruntime_engine
-    from device.stats import summarize
+    from edgeprune import compiler
+    from edgeprune.compiler.threads import default_num_threads, set_num_threads
+    from edgeprune.device.compare import alternate, onnxruntime_engine
+    from edgeprune.device.stats import summarize
 
     threads = cfg.threads or default_num_threads()
     set_num_threads(threads)
@@ -190,8 +190,8 @@ def _bench(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _report(cfg: DemoConfig, results: dict[str, Any]) -> dict[str, Any]:
-    from device.history import History, run_for_artifact
-    from device.stats import LatencyStats
+    from edgeprune.device.history import History, run_for_artifact
+    from edgeprune.device.stats import LatencyStats
     from edgeprune.report import ReportInputs, Table, write_report
 
     threads = results["bench"]["threads"]

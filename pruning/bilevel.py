@@ -26,8 +26,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from pruning.masks import ChannelMasks
-from pruning.regularizer import MacsRegularizer
+from edgeprune.pruning.masks import ChannelMasks
+from edgeprune.pruning.regularizer import MacsRegularizer
 
 
 @dataclass

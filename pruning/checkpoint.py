@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import write_json
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import write_json
 
 FORMAT = "edgeprune-checkpoint"
 FORMAT_VERSION = 1
@@ -91,7 +91,7 @@ def save_checkpoint(
     export: bool = True,
 ) -> Path:
     """Write the checkpoint files into ``out_dir`` (created if needed); returns it."""
-    from pruning.onnx_export import export_onnx
+    from edgeprune.pruning.onnx_export import export_onnx
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,8 +163,8 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: P
 
 def build_from_arch(arch: ArchInfo) -> nn.Module:
     """Build the (unloaded) model that ``arch`` describes: the named model, sliced by its policy."""
-    from pruning.models import build_model
-    from pruning.slicing import apply_policy
+    from edgeprune.pruning.models import build_model
+    from edgeprune.pruning.slicing import apply_policy
 
     model = build_model(arch.model, num_classes=arch.num_classes)
     return apply_policy(model, arch.policy) if arch.policy else model

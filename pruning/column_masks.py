@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.masks import TAU, binarize
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.masks import TAU, binarize
 
 _MASKABLE = (nn.Conv2d, nn.Linear)
 

@@ -71,7 +71,7 @@ import torch_pruning as tp
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass(frozen=True)

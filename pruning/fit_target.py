@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from pruning.regularizer import MacsModel
+from edgeprune.pruning.regularizer import MacsModel
 
 
 def fit_to_target(

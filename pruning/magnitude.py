@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning.coupling import ChannelGraph
+from edgeprune.pruning.coupling import ChannelGraph
 
 
 def l1_scores(model: nn.Module, graph: ChannelGraph) -> dict[int, torch.Tensor]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from pruning.coupling import ChannelGraph
+from edgeprune.pruning.coupling import ChannelGraph
 
 TAU = 0.5
 

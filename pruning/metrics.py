@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from pruning.distributed import all_reduce_sum
+from edgeprune.pruning.distributed import all_reduce_sum
 
 
 class ConfusionMatrix:

@@ -17,8 +17,8 @@ import onnx
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import atomic_path
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import atomic_path
 
 OPSET = 17
 INPUT_NAME = "input"

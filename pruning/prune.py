@@ -21,23 +21,23 @@ import torch
 from torch import nn
 
 import edgeprune
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import write_json
-from edgeprune.progress import Progress
-from pruning.batchnorm import recalibrate_batchnorm
-from pruning.bilevel import BilevelPruner, BilevelSettings
-from pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
-from pruning.coupling import ChannelGraph, analyze, check_layer_names, default_prunable
-from pruning.data import build_dataset
-from pruning.evaluate import evaluate
-from pruning.fit_target import fit_to_target
-from pruning.macs import count_cost
-from pruning.magnitude import l1_scores
-from pruning.masks import ChannelMasks
-from pruning.models import build_model
-from pruning.regularizer import MacsModel, MacsRegularizer
-from pruning.slicing import policy_to_json, slice_model
-from pruning.train import BatchPlan, poly_lr, segmentation_loss, train_loader
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import write_json
+from edgeprune.base.progress import Progress
+from edgeprune.pruning.batchnorm import recalibrate_batchnorm
+from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings
+from edgeprune.pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
+from edgeprune.pruning.coupling import ChannelGraph, analyze, check_layer_names, default_prunable
+from edgeprune.pruning.data import build_dataset
+from edgeprune.pruning.evaluate import evaluate
+from edgeprune.pruning.fit_target import fit_to_target
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.magnitude import l1_scores
+from edgeprune.pruning.masks import ChannelMasks
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.regularizer import MacsModel, MacsRegularizer
+from edgeprune.pruning.slicing import policy_to_json, slice_model
+from edgeprune.pruning.train import BatchPlan, poly_lr, segmentation_loss, train_loader
 
 POLICY_FILE = "policy.json"
 SLICE_TOLERANCE = 1e-5

@@ -28,8 +28,8 @@ import math
 
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.coupling import ChannelGraph
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.coupling import ChannelGraph
 
 
 class MacsModel:

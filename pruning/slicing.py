@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.coupling import ChannelGraph, ChannelGroup, analyze
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.coupling import ChannelGraph, ChannelGroup, analyze
 
 POLICY_VERSION = 1
 

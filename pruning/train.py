@@ -27,16 +27,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import edgeprune
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import atomic_path
-from edgeprune.interrupt import deferred_interrupt
-from edgeprune.progress import Progress
-from pruning import distributed
-from pruning.checkpoint import ArchInfo, save_checkpoint
-from pruning.data import build_dataset
-from pruning.evaluate import evaluate, upsample_logits
-from pruning.macs import count_cost
-from pruning.models import build_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import atomic_path
+from edgeprune.base.interrupt import deferred_interrupt
+from edgeprune.base.progress import Progress
+from edgeprune.pruning import distributed
+from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
+from edgeprune.pruning.data import build_dataset
+from edgeprune.pruning.evaluate import evaluate, upsample_logits
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.models import build_model
 
 STATE_FILE = "last.pt"
 

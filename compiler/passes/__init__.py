@@ -11,8 +11,8 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
-from compiler.passes.fold_batchnorm import FoldBatchNorm
-from compiler.passes.fuse_epilogue import FuseEpilogue
+from edgeprune.compiler.passes.fold_batchnorm import FoldBatchNorm
+from edgeprune.compiler.passes.fuse_epilogue import FuseEpilogue
 
 
 def graph_passes() -> tvm.transform.Pass:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import tvm
 
-from compiler.passes.merge_conv_groups import merge_conv_groups
-from compiler.schedules.conv_analysis import ConvGeometry
-from compiler.schedules.cpu.depthwise_pointwise import BAND_BYTES, band_bytes
+from edgeprune.compiler.passes.merge_conv_groups import merge_conv_groups
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry
+from edgeprune.compiler.schedules.cpu.depthwise_pointwise import BAND_BYTES, band_bytes
 
 
 def FuseDepthwisePointwise(max_band_bytes: int = BAND_BYTES) -> tvm.transform.Pass:  # noqa: N802 - pass naming

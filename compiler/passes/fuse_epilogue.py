@@ -20,10 +20,10 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
-from compiler.passes.fuse_depthwise_pointwise import FuseDepthwisePointwise
-from compiler.passes.fuse_expand_depthwise import FuseExpandDepthwise
-from compiler.passes.separable_resize import separable_resize
-from compiler.passes.vector_softmax import vector_softmax
+from edgeprune.compiler.passes.fuse_depthwise_pointwise import FuseDepthwisePointwise
+from edgeprune.compiler.passes.fuse_expand_depthwise import FuseExpandDepthwise
+from edgeprune.compiler.passes.separable_resize import separable_resize
+from edgeprune.compiler.passes.vector_softmax import vector_softmax
 
 
 def FuseEpilogue(merge_convs: bool = False) -> tvm.transform.Pass:  # noqa: N802 - pass naming

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 import tvm
 
-from compiler.passes.merge_conv_groups import merge_conv_groups
-from compiler.schedules.conv_analysis import ConvGeometry
+from edgeprune.compiler.passes.merge_conv_groups import merge_conv_groups
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry
 
 
 @dataclass(frozen=True)

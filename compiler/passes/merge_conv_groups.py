@@ -16,7 +16,7 @@ from collections.abc import Callable
 import tvm
 from tvm import relax
 
-from compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
 
 Admit = Callable[[ConvGeometry, ConvGeometry], bool]  # (producer conv, consumer conv) -> merge?
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax, s_tir
 
-from compiler.schedules.conv_analysis import CONV_ANCHORS
+from edgeprune.compiler.schedules.conv_analysis import CONV_ANCHORS
 
 
 def relax_ops(mod: tvm.IRModule) -> set[str]:

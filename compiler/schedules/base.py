@@ -18,7 +18,7 @@ from typing import Any
 import tvm
 from tvm import s_tir
 
-from compiler.target import Hardware
+from edgeprune.compiler.target import Hardware
 
 Config = dict[str, Any]
 Space = dict[str, list[Any]]

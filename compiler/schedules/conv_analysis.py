@@ -15,7 +15,7 @@ import tvm
 from tvm import s_tir
 from tvm.sym import detect_linear_equation
 
-from compiler.schedules.base import Workload, block_named, blocks_of, iter_kinds
+from edgeprune.compiler.schedules.base import Workload, block_named, blocks_of, iter_kinds
 
 CONV_ANCHORS = ("conv2d_nchw", "group_conv2d_nchw")
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.fileio import atomic_path
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import atomic_path
 
 FORMAT = "edgeprune-grouped-column-sparse"
 VERSION = 1

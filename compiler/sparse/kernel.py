@@ -32,8 +32,8 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.tirx import Expr as PrimExpr
 from tvm.tirx.script.builder import ir as T
 
-from compiler.schedules.conv_analysis import ConvGeometry
-from compiler.sparse.format import GroupedColumnSparse
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry
+from edgeprune.compiler.sparse.format import GroupedColumnSparse
 
 ATTR = "edgeprune.sparse_conv"
 

@@ -16,9 +16,9 @@ import tvm
 from tvm import s_tir
 from tvm.ir import prim
 
-from compiler.schedules.base import NotApplicable, inline_epilogue
-from compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
-from compiler.sparse.kernel import Epilogue
+from edgeprune.compiler.schedules.base import NotApplicable, inline_epilogue
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
+from edgeprune.compiler.sparse.kernel import Epilogue
 
 _LEAVES = (prim.expr.IntImm, prim.expr.FloatImm)
 _LOAD = tvm.ir.expr.TensorLoad

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.sparse.format import RowGroup, gemm_view
+from edgeprune.compiler.sparse.format import RowGroup, gemm_view
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,16 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from compiler.schedules.base import Config, NotApplicable
-from compiler.schedules.cpu import cpu_rules
-from compiler.schedules.registry import apply_rule, match
-from compiler.sparse import format as fmt
-from compiler.sparse.kernel import Structure, kernel_args, sparse_conv_func
-from compiler.sparse.lower import dense_conv, zero_fraction
-from compiler.sparse.reorder import reorder
-from compiler.target import hardware_of
-from edgeprune.errors import EdgepruneError
-from edgeprune.progress import Progress
+from edgeprune.compiler.schedules.base import Config, NotApplicable
+from edgeprune.compiler.schedules.cpu import cpu_rules
+from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.sparse import format as fmt
+from edgeprune.compiler.sparse.kernel import Structure, kernel_args, sparse_conv_func
+from edgeprune.compiler.sparse.lower import dense_conv, zero_fraction
+from edgeprune.compiler.sparse.reorder import reorder
+from edgeprune.compiler.target import hardware_of
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.progress import Progress
 
 ROUNDS = 5
 CALLS_PER_ROUND = 5
@@ -154,7 +154,7 @@ def _compiled(func: tvm.tirx.PrimFunc, rules, configs: dict[str, Config], target
 
 def _alternate(kernels: list[tuple[Any, list[np.ndarray]]], out_shape: list[int]) -> list[float]:
     """Median ms per call of each kernel, timed in turn every round."""
-    from device.compare import alternate_timers, kernel_timer, medians
+    from edgeprune.device.compare import alternate_timers, kernel_timer, medians
 
     timers = {}
     for i, (lib, inputs) in enumerate(kernels):

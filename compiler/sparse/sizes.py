@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from compiler.sparse.format import index_dtype
+from edgeprune.compiler.sparse.format import index_dtype
 
 _VALUE = 4
 _POINTER = 4

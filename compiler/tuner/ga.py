@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-from compiler.tuner.space import Gene, SearchSpace
-from compiler.tuner.strategy import Strategy
+from edgeprune.compiler.tuner.space import Gene, SearchSpace
+from edgeprune.compiler.tuner.strategy import Strategy
 
 BREED_ATTEMPTS = 30
 

@@ -5,8 +5,8 @@ The baseline the genetic algorithm has to beat at the same trial budget.
 
 from __future__ import annotations
 
-from compiler.tuner.space import Gene, SearchSpace
-from compiler.tuner.strategy import Strategy
+from edgeprune.compiler.tuner.space import Gene, SearchSpace
+from edgeprune.compiler.tuner.strategy import Strategy
 
 
 class RandomSearch(Strategy):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 
-from compiler.schedules.base import Config, ScheduleRule, Workload
+from edgeprune.compiler.schedules.base import Config, ScheduleRule, Workload
 
 Gene = tuple[int, ...]
 

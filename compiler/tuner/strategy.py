@@ -13,7 +13,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 
-from compiler.tuner.space import Gene, SearchSpace
+from edgeprune.compiler.tuner.space import Gene, SearchSpace
 
 # Draws of random genes before concluding that the space has no unvisited valid gene left.
 MAX_DRAWS = 2000

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from compiler.schedules.base import ScheduleRule, Workload
-from compiler.tuner.measure import Kernel, kernel_of
-from compiler.tuner.space import SearchSpace
+from edgeprune.compiler.schedules.base import ScheduleRule, Workload
+from edgeprune.compiler.tuner.measure import Kernel, kernel_of
+from edgeprune.compiler.tuner.space import SearchSpace
 
 
 @dataclass
@@ -74,16 +74,16 @@ def model_tasks(
     sparse becomes a grouped sparse kernel first, so its knobs are tuned too; ``compile`` then
     measures the tuned sparse kernel against the tuned dense one.
     """
-    from compiler.build import fuse
-    from compiler.frontend import import_model
-    from compiler.passes.structure import kernel_calls
-    from compiler.schedules.registry import tasks as rule_tasks
-    from compiler.target import hardware_of, make_target
+    from edgeprune.compiler.build import fuse
+    from edgeprune.compiler.frontend import import_model
+    from edgeprune.compiler.passes.structure import kernel_calls
+    from edgeprune.compiler.schedules.registry import tasks as rule_tasks
+    from edgeprune.compiler.target import hardware_of, make_target
 
     tvm_target = make_target(target)
     mod = fuse(import_model(src, input_shape), tvm_target)
     if sparse is not None:
-        from compiler.sparse.select import sparsify
+        from edgeprune.compiler.sparse.select import sparsify
 
         mod, _ = sparsify(mod, tvm_target, sparse, force=True)
     calls = kernel_calls(mod)

@@ -6,10 +6,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from compiler.tuner.measure import Measurer, TimingPlan, device_key_of, make_runner
-from compiler.tuner.session import TuneReport, TuneSession
-from compiler.tuner.tasks import model_tasks, select_tasks
-from edgeprune.errors import EdgepruneError
+from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, device_key_of, make_runner
+from edgeprune.compiler.tuner.session import TuneReport, TuneSession
+from edgeprune.compiler.tuner.tasks import model_tasks, select_tasks
+from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass
@@ -43,9 +43,9 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     ``should_stop`` is polled between batches (a deferred Ctrl-C); the report says whether the
     run was interrupted, and the same job with ``resume=True`` continues it.
     """
-    from compiler.target import host_cores, resolve_target
-    from device.targets import device_type
-    from edgeprune.progress import Progress
+    from edgeprune.compiler.target import host_cores, resolve_target
+    from edgeprune.device.targets import device_type
+    from edgeprune.base.progress import Progress
 
     log = os.fspath(job.log)
     device_key_of(job.device)

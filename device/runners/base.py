@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from device.stats import LatencyStats, summarize
-from edgeprune.errors import EdgepruneError
+from edgeprune.device.stats import LatencyStats, summarize
+from edgeprune.base.errors import EdgepruneError
 
 CHUNK_S = 1.0  # timed runs per device call: about this many seconds' worth
 
@@ -97,7 +97,7 @@ class MeasurementInterrupted(KeyboardInterrupt):
 
 def artifact_sha256(path: Path) -> str:
     """Checksum of the artifact's library and meta.json, so any rebuild changes it."""
-    from compiler.artifact import LIB_FILE, META_FILE
+    from edgeprune.compiler.artifact import LIB_FILE, META_FILE
 
     digest = hashlib.sha256()
     for name in (META_FILE, LIB_FILE):

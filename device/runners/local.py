@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from device.runners.base import Runner
+from edgeprune.device.runners.base import Runner
 
 
 @dataclass
@@ -41,8 +41,8 @@ class LocalRunner(Runner):
 
     @contextmanager
     def open(self, path: Path, threads: int | None = None) -> Iterator[LocalModel]:
-        from compiler.artifact import load_artifact
-        from compiler.threads import default_num_threads
+        from edgeprune.compiler.artifact import load_artifact
+        from edgeprune.compiler.threads import default_num_threads
 
         artifact = load_artifact(path, num_threads=threads)
         yield LocalModel(artifact, threads or default_num_threads(),

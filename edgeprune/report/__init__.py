@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 TOP_KERNELS = 15
 
@@ -66,8 +66,8 @@ class ReportInputs:
 
 
 def _operator_section(artifact: Path, threads: int | None, runs: list[Any]) -> dict[str, Any]:
-    from device.profile import profile_artifact
-    from device.runners.base import artifact_sha256
+    from edgeprune.device.profile import profile_artifact
+    from edgeprune.device.runners.base import artifact_sha256
     from edgeprune.report.charts import bar_chart
 
     profile = profile_artifact(artifact, threads=threads)
@@ -95,7 +95,7 @@ def _pruning_section(checkpoint: Path, unpruned: Path | None) -> dict[str, Any]:
 
 def _segmentation_section(inputs: ReportInputs) -> Any:
     from edgeprune.report.segmentation import segmentation_samples
-    from pruning.checkpoint import load_checkpoint
+    from edgeprune.pruning.checkpoint import load_checkpoint
 
     models = []
     if inputs.unpruned is not None:
@@ -107,7 +107,7 @@ def _segmentation_section(inputs: ReportInputs) -> Any:
 def build_context(inputs: ReportInputs) -> dict[str, Any]:
     """Everything the template shows; the heavy parts run only for the inputs given."""
     import edgeprune
-    from device.history import History, now_utc
+    from edgeprune.device.history import History, now_utc
     from edgeprune.report.latency import latency_views
 
     runs = []
@@ -138,7 +138,7 @@ def render(context: dict[str, Any]) -> str:
 
 def write_report(out: str | os.PathLike[str], inputs: ReportInputs) -> Path:
     """Build the page and write it atomically to ``out``."""
-    from edgeprune.fileio import atomic_path
+    from edgeprune.base.fileio import atomic_path
 
     if inputs.history is None and inputs.checkpoint is None and inputs.artifact is None and not inputs.tables:
         raise EdgepruneError("nothing to report: give a history, a checkpoint, an artifact or a table")

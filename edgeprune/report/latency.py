@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from device.history import Run, canonical_json
-from device.regression import NO_CHANGE, Comparison, compare
+from edgeprune.device.history import Run, canonical_json
+from edgeprune.device.regression import NO_CHANGE, Comparison, compare
 from edgeprune.report.charts import Line, Point, line_chart
 
 TABLE_ROWS = 12

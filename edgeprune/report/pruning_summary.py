@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pruning.checkpoint import REPORT_FILE, layer_widths, read_arch
+from edgeprune.pruning.checkpoint import REPORT_FILE, layer_widths, read_arch
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _format(name: str, value: Any) -> str:
 
 def pruning_summary(pruned: str | Path, unpruned: str | Path | None = None) -> PruningSummary:
     """Compare a pruned checkpoint with its unpruned one (or, without it, with a fresh build of its model)."""
-    from pruning.models import build_model
+    from edgeprune.pruning.models import build_model
 
     pruned = Path(pruned)
     arch = read_arch(pruned)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pruning.checkpoint import Checkpoint
+from edgeprune.pruning.checkpoint import Checkpoint
 
 IGNORED = (0, 0, 0)
 
@@ -67,8 +67,8 @@ class Segmentations:
 def segmentation_samples(checkpoints: Sequence[tuple[str, Checkpoint]], data: str = "synthetic",
                          count: int = 4) -> Segmentations:
     """``count`` val images with their ground truth and each titled checkpoint's prediction."""
-    from pruning.data import build_dataset
-    from pruning.evaluate import upsample_logits
+    from edgeprune.pruning.data import build_dataset
+    from edgeprune.pruning.evaluate import upsample_logits
 
     height, width = checkpoints[0][1].arch.input_shape[2:]
     dataset = build_dataset(data, "val", crop_size=(height, width))

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeprune.errors import EdgepruneError
-from pruning.data.ade20k import ADE20K
-from pruning.data.base import DatasetInfo, PairDataset, SegmentationDataset
-from pruning.data.cityscapes import Cityscapes
-from pruning.data.synthetic import DEFAULT_TRAIN_IMAGES, Synthetic, render_scene
-from pruning.data.transforms import Size
-from pruning.data.voc import VOC
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data.ade20k import ADE20K
+from edgeprune.pruning.data.base import DatasetInfo, PairDataset, SegmentationDataset
+from edgeprune.pruning.data.cityscapes import Cityscapes
+from edgeprune.pruning.data.synthetic import DEFAULT_TRAIN_IMAGES, Synthetic, render_scene
+from edgeprune.pruning.data.transforms import Size
+from edgeprune.pruning.data.voc import VOC
 
 FILE_DATASETS: dict[str, type[PairDataset]] = {"ade20k": ADE20K, "cityscapes": Cityscapes, "voc": VOC}
 KINDS = ("synthetic", *FILE_DATASETS)

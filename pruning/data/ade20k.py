@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pruning.data.base import IGNORE_INDEX, PairDataset, Recipe, require_dir, require_images, require_label
-from pruning.data.transforms import ScaleJitter
+from edgeprune.pruning.data.base import IGNORE_INDEX, PairDataset, Recipe, require_dir, require_images, require_label
+from edgeprune.pruning.data.transforms import ScaleJitter
 
 ADE20K_CLASSES = (
     "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from edgeprune.errors import EdgepruneError
-from pruning.data.transforms import EvalTransform, ScaleJitter, Size, TrainAugment, Transform
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data.transforms import EvalTransform, ScaleJitter, Size, TrainAugment, Transform
 
 IGNORE_INDEX = 255
 SPLITS = ("train", "val")

@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from pruning.data.base import DatasetInfo, SegmentationDataset, check_split, resized_info
-from pruning.data.transforms import EvalTransform, FlipAugment, Size, Transform
+from edgeprune.pruning.data.base import DatasetInfo, SegmentationDataset, check_split, resized_info
+from edgeprune.pruning.data.transforms import EvalTransform, FlipAugment, Size, Transform
 
 SYNTHETIC_CLASSES = ("background", "ellipse", "rectangle", "triangle", "blob", "ring", "star", "cross")
 DEFAULT_SIZE = (256, 256)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
-from pruning.data.base import PairDataset, Recipe, require_dir, require_images, require_label
-from pruning.data.transforms import ScaleJitter
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data.base import PairDataset, Recipe, require_dir, require_images, require_label
+from edgeprune.pruning.data.transforms import ScaleJitter
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",

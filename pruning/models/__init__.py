@@ -18,8 +18,8 @@ from types import ModuleType
 
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.models import deeplabv3plus, topformer
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.models import deeplabv3plus, topformer
 
 
 @dataclass(frozen=True)

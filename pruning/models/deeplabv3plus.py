@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pruning.models.common import (
+from edgeprune.pruning.models.common import (
     ConvBNAct,
     InvertedResidual,
     init_classifier,

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pruning.models.common import ConvBNAct, InvertedResidual, init_classifier, init_weights
+from edgeprune.pruning.models.common import ConvBNAct, InvertedResidual, init_classifier, init_weights
 
 # One token-pyramid block: (kernel size, expand ratio, output channels, stride).
 BlockCfg = tuple[int, int, int, int]

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-import compiler
-from pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
+from edgeprune import compiler
+from edgeprune.pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
 
 USER_MODEL = "tests.compiler.nets:build"
 USER_SHAPE = [1, 3, 45, 61]  # odd sizes on purpose
@@ -36,7 +36,7 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def make_checkpoint(out: Path, model_name: str, input_shape: list[int], seed: int = 0, random_bn: bool = True) -> Path:
-    from pruning.models import build_model
+    from edgeprune.pruning.models import build_model
 
     torch.manual_seed(seed)
     model = build_model(model_name)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tvm
 
-import compiler
-from compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
-from edgeprune.errors import EdgepruneError
+from edgeprune import compiler
+from edgeprune.compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
+from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import reference, sample_input
 
 
@@ -75,7 +75,7 @@ def test_bad_tuning_config_is_user_error(user_checkpoint, user_artifact, tmp_pat
 
 
 def test_overwrite_replaces_artifact_but_not_foreign_directory(tmp_path):
-    from compiler.artifact import write_artifact_dir
+    from edgeprune.compiler.artifact import write_artifact_dir
 
     out = tmp_path / "art"
     write_artifact_dir(out, lambda d: (d / META_FILE).write_text("{}"))
@@ -91,7 +91,7 @@ def test_overwrite_replaces_artifact_but_not_foreign_directory(tmp_path):
 
 
 def test_failed_build_leaves_previous_artifact(tmp_path):
-    from compiler.artifact import write_artifact_dir
+    from edgeprune.compiler.artifact import write_artifact_dir
 
     out = tmp_path / "art"
     write_artifact_dir(out, lambda d: (d / META_FILE).write_text("old"))

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import compiler
-from compiler.artifact import META_FILE
-from pruning.checkpoint import load_checkpoint
+from edgeprune import compiler
+from edgeprune.compiler.artifact import META_FILE
+from edgeprune.pruning.checkpoint import load_checkpoint
 from tests.compiler.conftest import make_checkpoint, reference, sample_input
 
 MODELS = {

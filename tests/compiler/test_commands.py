@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from edgeprune.commands import VERBS
-from edgeprune.commands import compile as compile_cmd
-from edgeprune.commands import run as run_cmd
-from edgeprune.errors import EdgepruneError
+from edgeprune.cli.commands import VERBS
+from edgeprune.cli.commands import compile as compile_cmd
+from edgeprune.cli.commands import run as run_cmd
+from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import reference, sample_input
 
 
@@ -57,8 +57,8 @@ def test_compile_with_input_shape_and_tuning_log(tmp_path, capsys):
         [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.linspace(-1, 1, 108).astype(np.float32))],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
-    from compiler.target import resolve_target
-    from compiler.tuner.tasks import model_tasks
+    from edgeprune.compiler.target import resolve_target
+    from edgeprune.compiler.tuner.tasks import model_tasks
 
     record = {"version": 1, "workload": "nothing(x=1):float32", "rule": "generic", "target": resolve_target("host"),
               "device_key": "local", "knobs": {"vec": 4}, "latency": {"median_ms": 1.0, "runs": 1}, "time": ""}
@@ -94,7 +94,7 @@ def test_bad_input_shape_argument(capsys):
     assert "N,C,H,W" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(compile_cmd not in VERBS, reason="compile/run not registered in edgeprune.commands yet")
+@pytest.mark.skipif(compile_cmd not in VERBS, reason="compile/run not registered in edgeprune.cli.commands yet")
 def test_cli_one_line_error(cli, tmp_path):
     (tmp_path / "m.onnx").write_text("garbage")
     result = cli("compile", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "art"))

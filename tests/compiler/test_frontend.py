@@ -9,10 +9,10 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-import compiler
-from compiler.frontend import import_model
-from edgeprune.errors import EdgepruneError
-from pruning.checkpoint import ArchInfo, save_checkpoint
+from edgeprune import compiler
+from edgeprune.compiler.frontend import import_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
 from tests.compiler.conftest import reference, sample_input
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from compiler.target import host_cores
+from edgeprune.compiler.target import host_cores
 
 
 @pytest.mark.skipif(host_cores() < 2, reason="needs two cores")

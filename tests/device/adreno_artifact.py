@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import compiler
+from edgeprune import compiler
 from tests.compiler.conftest import USER_MODEL, make_checkpoint
 
 SHAPE = [1, 3, 20, 28]

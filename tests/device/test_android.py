@@ -10,10 +10,10 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from device import android
-from device.android import TRIPLE, export_library, find_linker, link_shared
-from device.opencl_check import split_source
-from edgeprune.errors import EdgepruneError
+from edgeprune.device import android
+from edgeprune.device.android import TRIPLE, export_library, find_linker, link_shared
+from edgeprune.device.opencl_check import split_source
+from edgeprune.base.errors import EdgepruneError
 from tests.device.adreno_artifact import user_adreno_artifact
 
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from device.history import History, Run, default_history_path, device_key, parse_ref
-from device.stats import summarize
-from edgeprune.errors import EdgepruneError
+from edgeprune.device.history import History, Run, default_history_path, device_key, parse_ref
+from edgeprune.device.stats import summarize
+from edgeprune.base.errors import EdgepruneError
 from tests.conftest import REPO
 
 TARGET = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver4", "num-cores": 2}
@@ -43,7 +43,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from device.history import History
+    from edgeprune.device.history import History
     from tests.device.test_history import make_run
     path, writer, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     while not go.exists():

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-import compiler
-from compiler.artifact import load_artifact
-from device.history import History
-from device.regression import FASTER, NO_CHANGE, SLOWER, compare, smallest_p
-from device.runners import runner_for
+from edgeprune import compiler
+from edgeprune.compiler.artifact import load_artifact
+from edgeprune.device.history import History
+from edgeprune.device.regression import FASTER, NO_CHANGE, SLOWER, compare, smallest_p
+from edgeprune.device.runners import runner_for
 from edgeprune.cli import main
 from tests.compiler.conftest import make_checkpoint
 from tests.device.test_history import make_run

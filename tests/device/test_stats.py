@@ -1,6 +1,6 @@
 import pytest
 
-from device.stats import summarize
+from edgeprune.device.stats import summarize
 
 
 def test_statistics_of_hand_made_timings():

@@ -8,9 +8,9 @@ import platform
 import pytest
 import tvm
 
-from compiler.target import resolve_target
-from device.targets import ENV_VAR, device_type, get_target, load_targets, triple
-from edgeprune.errors import EdgepruneError
+from edgeprune.compiler.target import resolve_target
+from edgeprune.device.targets import ENV_VAR, device_type, get_target, load_targets, triple
+from edgeprune.base.errors import EdgepruneError
 
 S23 = """
 format_version = 1
@@ -123,7 +123,7 @@ def test_targets_verb_lists_builtins_and_user_targets(cli, tmp_path):
 
 
 def test_compile_rejects_an_unknown_target(tmp_path):
-    import compiler
+    from edgeprune import compiler
 
     with pytest.raises(EdgepruneError, match="unknown target 'pixel9'.*adreno660"):
         compiler.compile(tmp_path / "missing", target="pixel9", out=tmp_path / "art")

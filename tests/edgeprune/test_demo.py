@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edgeprune.demo import STATE_FILE, DemoConfig, run_demo, summary_table
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 
 def tiny(out) -> DemoConfig:

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-import compiler
-from device.history import History, now_utc, run_from_measurement
-from device.runners import runner_for
-from edgeprune.errors import EdgepruneError
+from edgeprune import compiler
+from edgeprune.device.history import History, now_utc, run_from_measurement
+from edgeprune.device.runners import runner_for
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.report import ReportInputs, Table, write_report
 from edgeprune.report.charts import PALETTE, SLOWER_COLOUR
-from pruning.checkpoint import ArchInfo, read_arch, save_checkpoint
-from pruning.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_MEAN, SYNTHETIC_STD
-from pruning.models import build_model
-from pruning.prune import PruneConfig, prune
+from edgeprune.pruning.checkpoint import ArchInfo, read_arch, save_checkpoint
+from edgeprune.pruning.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_MEAN, SYNTHETIC_STD
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.prune import PruneConfig, prune
 from tests.compiler.conftest import make_checkpoint
 from tests.device.test_history import make_run
 

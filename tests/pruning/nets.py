@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from pruning.coupling import ChannelGraph
-from pruning.models.common import InvertedResidual
-from pruning.slicing import slice_model
+from edgeprune.pruning.coupling import ChannelGraph
+from edgeprune.pruning.models.common import InvertedResidual
+from edgeprune.pruning.slicing import slice_model
 
 TOLERANCE = 1e-5
 

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from pruning.batchnorm import recalibrate_batchnorm
+from edgeprune.pruning.batchnorm import recalibrate_batchnorm
 
 
 def test_running_statistics_become_the_data_average_and_weights_stay():

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from pruning.bilevel import BilevelPruner, BilevelSettings, channel_weights, implicit_term
-from pruning.coupling import analyze
-from pruning.macs import count_cost
-from pruning.masks import ChannelMasks
-from pruning.regularizer import MacsModel, MacsRegularizer
+from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings, channel_weights, implicit_term
+from edgeprune.pruning.coupling import analyze
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.masks import ChannelMasks
+from edgeprune.pruning.regularizer import MacsModel, MacsRegularizer
 from tests.pruning.nets import Inverted
 
 LAM = 0.1

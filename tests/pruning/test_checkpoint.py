@@ -5,9 +5,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.checkpoint import ArchInfo, layer_widths, load_checkpoint, read_arch, save_checkpoint
-from pruning.models import build_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.checkpoint import ArchInfo, layer_widths, load_checkpoint, read_arch, save_checkpoint
+from edgeprune.pruning.models import build_model
 
 SHAPE = [1, 3, 64, 64]
 

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compiler.sparse.reorder import exact_groups
-from pruning.bilevel import BilevelPruner, BilevelSettings, implicit_term
-from pruning.column_masks import ColumnMacsRegularizer, ColumnMasks
-from pruning.macs import count_cost
+from edgeprune.compiler.sparse.reorder import exact_groups
+from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings, implicit_term
+from edgeprune.pruning.column_masks import ColumnMacsRegularizer, ColumnMasks
+from edgeprune.pruning.macs import count_cost
 
 X = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
 Y = torch.randint(0, 4, (2, 12, 12), generator=torch.Generator().manual_seed(1))
@@ -77,7 +77,7 @@ def test_from_dense_weights_reads_the_pattern_off_exact_zeros():
 
 
 def test_bad_layer_names_are_rejected():
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.base.errors import EdgepruneError
 
     with pytest.raises(EdgepruneError, match="not a conv or linear layer of the model: 2"):
         ColumnMasks.for_model(tiny(), X, names=["2"])

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.coupling import ChannelGraph, Consumer, _torch_pruning_ties, analyze, check_layer_names, default_prunable
-from pruning.models import build_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.coupling import ChannelGraph, Consumer, _torch_pruning_ties, analyze, check_layer_names, default_prunable
+from edgeprune.pruning.models import build_model
 from tests.pruning import nets
 
 X = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))

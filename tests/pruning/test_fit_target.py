@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from pruning.coupling import analyze, default_prunable
-from pruning.fit_target import fit_to_target
-from pruning.macs import count_cost
-from pruning.magnitude import l1_scores
-from pruning.models import build_model
-from pruning.regularizer import MacsModel
-from pruning.slicing import slice_model
+from edgeprune.pruning.coupling import analyze, default_prunable
+from edgeprune.pruning.fit_target import fit_to_target
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.magnitude import l1_scores
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.regularizer import MacsModel
+from edgeprune.pruning.slicing import slice_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning.macs import LayerCost, count_cost, reference_macs
+from edgeprune.pruning.macs import LayerCost, count_cost, reference_macs
 
 
 class TinyNet(nn.Module):
@@ -222,7 +222,7 @@ BUILT_IN = {
 
 @pytest.mark.parametrize("name", list(BUILT_IN))
 def test_built_in_models_agree_with_flop_counter(name):
-    models = pytest.importorskip("pruning.models")
+    models = pytest.importorskip("edgeprune.pruning.models")
     model = models.build_model(name)
     cost = count_cost(model, BUILT_IN[name])
     assert cost.macs == reference_macs(model, BUILT_IN[name])

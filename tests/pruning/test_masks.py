@@ -3,11 +3,11 @@
 import torch
 import torch.nn.functional as F
 
-from pruning.bilevel import BilevelPruner, BilevelSettings
-from pruning.coupling import analyze
-from pruning.masks import ChannelMasks, binarize
-from pruning.regularizer import MacsModel, MacsRegularizer
-from pruning.macs import count_cost
+from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings
+from edgeprune.pruning.coupling import analyze
+from edgeprune.pruning.masks import ChannelMasks, binarize
+from edgeprune.pruning.regularizer import MacsModel, MacsRegularizer
+from edgeprune.pruning.macs import count_cost
 from tests.pruning.nets import Inverted, masked, random_keep
 
 X = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

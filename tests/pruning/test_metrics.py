@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pruning.metrics import ConfusionMatrix
+from edgeprune.pruning.metrics import ConfusionMatrix
 
 IGNORE = 255
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.checkpoint import load_checkpoint
-from pruning.macs import count_cost
-from pruning.prune import PruneConfig, prune
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.checkpoint import load_checkpoint
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.prune import PruneConfig, prune
 
 
 def small(out, **overrides) -> PruneConfig:

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.coupling import analyze, default_prunable
-from pruning.macs import count_cost
-from pruning.masks import ChannelMasks
-from pruning.models import build_model
-from pruning.regularizer import MacsModel, MacsRegularizer
-from pruning.slicing import slice_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.coupling import analyze, default_prunable
+from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.masks import ChannelMasks
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.regularizer import MacsModel, MacsRegularizer
+from edgeprune.pruning.slicing import slice_model
 from tests.pruning.nets import Concat, Inverted, random_keep
 
 SHAPE = (1, 3, 32, 32)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.coupling import analyze, default_prunable
-from pruning.models import build_model
-from pruning.slicing import apply_policy, policy_to_json, slice_model
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.coupling import analyze, default_prunable
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.slicing import apply_policy, policy_to_json, slice_model
 from tests.pruning import nets
 
 X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning import train as train_module
-from pruning.checkpoint import load_checkpoint
-from pruning.train import BatchPlan, TrainConfig, poly_lr, train
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning import train as train_module
+from edgeprune.pruning.checkpoint import load_checkpoint
+from edgeprune.pruning.train import BatchPlan, TrainConfig, poly_lr, train
 
 
 def small_config(out, **overrides) -> TrainConfig:

@@ -19,7 +19,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     MAX_UNROLLED_FMAS,
     Config,
     ScheduleRule,
@@ -32,7 +32,7 @@ from compiler.schedules.base import (
     round_up,
     vector_choices,
 )
-from compiler.schedules.conv_analysis import analyze_conv
+from edgeprune.compiler.schedules.conv_analysis import analyze_conv
 
 
 class Conv1x1(ScheduleRule):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tvm import s_tir
 
-from compiler.schedules.base import Workload
+from edgeprune.compiler.schedules.base import Workload
 
 
 def column_phases(stride: int) -> Callable[..., tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tvm import s_tir
 
-from compiler.schedules.conv_analysis import ConvGeometry, analyze_conv, conv_anchors
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry, analyze_conv, conv_anchors
 
 
 def conv_pair(func) -> tuple[ConvGeometry, ConvGeometry, str, str] | None:

@@ -12,7 +12,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     MAX_UNROLLED_FMAS,
     Config,
     ScheduleRule,
@@ -23,8 +23,8 @@ from compiler.schedules.base import (
     row_tiles_wasted,
     vector_choices,
 )
-from compiler.schedules.conv_analysis import analyze_conv
-from compiler.schedules.cpu.conv_padding import padding_block, place_padding
+from edgeprune.compiler.schedules.conv_analysis import analyze_conv
+from edgeprune.compiler.schedules.cpu.conv_padding import padding_block, place_padding
 
 
 class DepthwiseConv(ScheduleRule):

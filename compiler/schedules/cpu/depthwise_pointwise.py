@@ -17,7 +17,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     MAX_UNROLLED_FMAS,
     Config,
     NotApplicable,
@@ -28,9 +28,9 @@ from compiler.schedules.base import (
     pick,
     vector_choices,
 )
-from compiler.schedules.conv_analysis import conv_anchors
-from compiler.schedules.cpu.conv_padding import input_rows, padding_block, place_padding
-from compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
+from edgeprune.compiler.schedules.conv_analysis import conv_anchors
+from edgeprune.compiler.schedules.cpu.conv_padding import input_rows, padding_block, place_padding
+from edgeprune.compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
 
 # Workload params: the depthwise conv's geometry (``ci`` channels) and the pointwise conv's
 # output channels ``co``.

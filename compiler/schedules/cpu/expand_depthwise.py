@@ -27,7 +27,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     MAX_UNROLLED_FMAS,
     Config,
     NotApplicable,
@@ -39,9 +39,9 @@ from compiler.schedules.base import (
     pick,
     vector_choices,
 )
-from compiler.schedules.conv_analysis import conv_anchors
-from compiler.schedules.cpu.conv_padding import column_phases, input_rows, padding_block
-from compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
+from edgeprune.compiler.schedules.conv_analysis import conv_anchors
+from edgeprune.compiler.schedules.cpu.conv_padding import column_phases, input_rows, padding_block
+from edgeprune.compiler.schedules.cpu.conv_pair import conv_pair, store_through_registers
 
 # Workload params: the depthwise conv's geometry and the expand's input channels.
 # What a task's band buffers may take: well inside a core's L2 (1-2 MB on current x86 parts).

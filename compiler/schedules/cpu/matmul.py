@@ -12,7 +12,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     Config,
     NotApplicable,
     ScheduleRule,

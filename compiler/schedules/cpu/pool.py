@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     Config,
     ScheduleRule,
     Space,

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from tvm import s_tir
 
-from compiler.passes.separable_resize import OUT_BLOCK, ROWS_BLOCK
-from compiler.schedules.base import (
+from edgeprune.compiler.passes.separable_resize import OUT_BLOCK, ROWS_BLOCK
+from edgeprune.compiler.schedules.base import (
     Config,
     ScheduleRule,
     Space,
@@ -38,7 +38,7 @@ from compiler.schedules.base import (
     iter_kinds,
     vector_choices,
 )
-from compiler.target import Hardware
+from edgeprune.compiler.target import Hardware
 
 PARALLEL_MIN_ELEMENTS = 1 << 14
 

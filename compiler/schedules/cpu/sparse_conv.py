@@ -15,7 +15,7 @@ import math
 
 from tvm import s_tir
 
-from compiler.schedules.base import (
+from edgeprune.compiler.schedules.base import (
     MAX_UNROLLED_FMAS,
     Config,
     ScheduleRule,
@@ -24,7 +24,7 @@ from compiler.schedules.base import (
     pick,
     vector_choices,
 )
-from compiler.sparse.kernel import recorded
+from edgeprune.compiler.sparse.kernel import recorded
 
 
 class SparseConv(ScheduleRule):

@@ -4,6 +4,6 @@ They are dlight ``ScheduleRule``s, so they sit in the same rule list as TVM's
 (``compiler.gpu_build.gpu_rules``).
 """
 
-from compiler.schedules.gpu.small_reduction import SmallReduction
+from edgeprune.compiler.schedules.gpu.small_reduction import SmallReduction
 
 __all__ = ["SmallReduction"]

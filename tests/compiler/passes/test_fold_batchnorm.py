@@ -9,8 +9,8 @@ from torch import nn
 from tvm import relax
 from tvm.relax.frontend.torch import from_exported_program
 
-from compiler.passes import graph_passes
-from compiler.passes.structure import relax_ops
+from edgeprune.compiler.passes import graph_passes
+from edgeprune.compiler.passes.structure import relax_ops
 from tests.compiler.conftest import randomize_batchnorm
 
 
@@ -56,7 +56,7 @@ def test_batchnorm_folded_into_convs_and_numbers_kept():
 
 def test_unfoldable_batchnorm_is_kept_for_decomposition():
     """A training-mode BN (batch statistics) must not be folded with running statistics."""
-    from compiler.passes.fold_batchnorm import FoldBatchNorm
+    from edgeprune.compiler.passes.fold_batchnorm import FoldBatchNorm
 
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, 2, 4, 4), "float32"))

@@ -8,12 +8,12 @@ import re
 import pytest
 from torch import nn
 
-from compiler.build import fuse
-from compiler.frontend import import_model
-from compiler.passes.separable_resize import OUT_BLOCK
-from compiler.passes.structure import block_names, conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
-from compiler.target import make_target, resolve_target
-from pruning.checkpoint import load_checkpoint
+from edgeprune.compiler.build import fuse
+from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.passes.separable_resize import OUT_BLOCK
+from edgeprune.compiler.passes.structure import block_names, conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
+from edgeprune.compiler.target import make_target, resolve_target
+from edgeprune.pruning.checkpoint import load_checkpoint
 from tests.compiler.conftest import make_checkpoint
 
 TARGET = make_target(resolve_target("host"))

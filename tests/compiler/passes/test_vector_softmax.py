@@ -9,8 +9,8 @@ import tvm
 import tvm_ffi
 from tvm import relax, te
 
-from compiler.passes.structure import block_names, prim_funcs
-from compiler.passes.vector_softmax import exp_nonpositive, vector_softmax
+from edgeprune.compiler.passes.structure import block_names, prim_funcs
+from edgeprune.compiler.passes.vector_softmax import exp_nonpositive, vector_softmax
 
 FLOAT32_ULP = 2.0**-24  # relative spacing of float32 values near 1
 

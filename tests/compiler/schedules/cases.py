@@ -12,11 +12,11 @@ import numpy as np
 import tvm
 from tvm import relax, s_tir
 
-from compiler.passes import FuseEpilogue
-from compiler.passes.structure import block_names, conv_kernels, convs_in, prim_funcs
-from compiler.schedules.cpu import cpu_rules
-from compiler.schedules.registry import match
-from compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.passes import FuseEpilogue
+from edgeprune.compiler.passes.structure import block_names, conv_kernels, convs_in, prim_funcs
+from edgeprune.compiler.schedules.cpu import cpu_rules
+from edgeprune.compiler.schedules.registry import match
+from edgeprune.compiler.target import hardware_of, make_target, resolve_target
 
 Builder = Callable[..., relax.Expr]
 

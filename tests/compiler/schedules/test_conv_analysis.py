@@ -1,6 +1,6 @@
 """Conv geometry read back from LegalizeOps' TIR."""
 
-from compiler.schedules.conv_analysis import analyze_conv
+from edgeprune.compiler.schedules.conv_analysis import analyze_conv
 from tests.compiler.schedules.cases import conv, prim_func
 
 

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from compiler.build import fuse
-from compiler.frontend import import_model
-from compiler.schedules import registry
-from compiler.schedules.base import NotApplicable
-from compiler.schedules.cpu import Generic, cpu_rules
-from compiler.schedules.cpu.conv1x1 import Conv1x1
-from compiler.target import hardware_of
+from edgeprune.compiler.build import fuse
+from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.schedules import registry
+from edgeprune.compiler.schedules.base import NotApplicable
+from edgeprune.compiler.schedules.cpu import Generic, cpu_rules
+from edgeprune.compiler.schedules.cpu.conv1x1 import Conv1x1
+from edgeprune.compiler.target import hardware_of
 from tests.compiler.schedules.cases import RULES, TARGET, conv, prim_func
 
 
@@ -56,7 +56,7 @@ def test_rule_that_cannot_apply_falls_back_to_generic(user_module, monkeypatch):
 def test_workload_keys_are_stable_across_processes():
     code = (
         "from tests.compiler.schedules.cases import RULES, prim_func, conv\n"
-        "from compiler.schedules.registry import match\n"
+        "from edgeprune.compiler.schedules.registry import match\n"
         "from tvm import relax\n"
         "print(match(RULES, prim_func(conv(16, 32, 1), (1, 16, 8, 8)))[1].key)\n"
         "print(match(RULES, prim_func(lambda x: relax.op.sigmoid(x), (2, 9)))[1].key)\n"

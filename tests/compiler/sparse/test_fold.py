@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from compiler.sparse.fold import ChannelGather, apply_row_order, plan_fold
-from compiler.sparse.reorder import consecutive_groups, exact_groups, permutation, reorder
-from compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.sparse.fold import ChannelGather, apply_row_order, plan_fold
+from edgeprune.compiler.sparse.reorder import consecutive_groups, exact_groups, permutation, reorder
+from edgeprune.compiler.sparse.synthetic import column_sparse
 
 X = torch.randn(2, 6, 9, 11, generator=torch.Generator().manual_seed(0))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.sparse import format as fmt
-from compiler.sparse.reorder import consecutive_groups, reorder
-from compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
-from edgeprune.errors import EdgepruneError
-from compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.sparse import format as fmt
+from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
+from edgeprune.compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.sparse.synthetic import column_sparse
 
 
 @pytest.mark.parametrize("shape", [(30, 13, 3, 3), (64, 96, 1, 1), (7, 5)])

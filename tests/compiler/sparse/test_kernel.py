@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 import tvm
 
-from compiler.schedules.registry import apply_rule, match
-from compiler.sparse import format as fmt
-from compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
-from compiler.sparse.lower import dense_conv
-from compiler.sparse.reorder import consecutive_groups, reorder
+from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.sparse import format as fmt
+from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
+from edgeprune.compiler.sparse.lower import dense_conv
+from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
 from tests.compiler.schedules.cases import RULES, TARGET, conv, prim_func, run
-from compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.sparse.synthetic import column_sparse
 
 # (in, out, kernel, stride, H, W, patterns): channels no multiple of 8, odd sizes.
 CASES = {

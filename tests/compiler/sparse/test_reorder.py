@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.sparse import format as fmt
-from compiler.sparse.reorder import CostModel, consecutive_groups, exact_groups, merge_groups, permutation, reorder
-from compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.sparse import format as fmt
+from edgeprune.compiler.sparse.reorder import CostModel, consecutive_groups, exact_groups, merge_groups, permutation, reorder
+from edgeprune.compiler.sparse.synthetic import column_sparse
 
 
 def test_exact_groups_collect_rows_with_equal_patterns_wherever_they_are():

@@ -11,15 +11,15 @@ import tvm
 from torch import nn
 from tvm import relax
 
-from compiler.artifact import load_artifact
-from compiler.build import build, fuse
-from compiler.frontend import import_model
-from compiler.passes.structure import kernel_calls
-from compiler.sparse.select import SparseOption, sparsify
-from compiler.sparse.synthetic import column_sparse
-from compiler.target import make_target, resolve_target
+from edgeprune.compiler.artifact import load_artifact
+from edgeprune.compiler.build import build, fuse
+from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.passes.structure import kernel_calls
+from edgeprune.compiler.sparse.select import SparseOption, sparsify
+from edgeprune.compiler.sparse.synthetic import column_sparse
+from edgeprune.compiler.target import make_target, resolve_target
 from edgeprune.cli import main
-from pruning.onnx_export import export_onnx
+from edgeprune.pruning.onnx_export import export_onnx
 
 SHAPE = (1, 6, 13, 15)
 
@@ -103,7 +103,7 @@ def test_bad_sparse_fractions_are_refused_by_the_cli(onnx_file, tmp_path, value,
 
 
 def test_tuner_sees_the_sparse_kernels_and_compile_uses_their_tuned_config(onnx_file, tmp_path, capsys):
-    from compiler.tuner.tasks import model_tasks
+    from edgeprune.compiler.tuner.tasks import model_tasks
 
     onnx_file, x, expected = onnx_file
     target = resolve_target("host")
@@ -115,7 +115,7 @@ def test_tuner_sees_the_sparse_kernels_and_compile_uses_their_tuned_config(onnx_
                  "--confirm-top", "0", "--repeat", "2", "--min-repeat-ms", "1", "--log", str(log)]) == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert {r["workload"] for r in records} == {t.key for t in sparse_tasks}
-    from compiler.tuner.log import tuning_configs
+    from edgeprune.compiler.tuner.log import tuning_configs
 
     option = SparseOption(0.5, force=True)
     executable, records = build(import_model(onnx_file), make_target(target), tuning_configs(log, target), option)

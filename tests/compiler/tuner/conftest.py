@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.target import hardware_of, make_target, resolve_target
 
 
 def save_onnx(path: Path, c_in: int = 32, c_mid: int = 32, hw: tuple[int, int] = (16, 24)) -> Path:
@@ -46,7 +46,7 @@ def host_target() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_tasks(tiny_onnx, host_target):
-    from compiler.tuner.tasks import model_tasks
+    from edgeprune.compiler.tuner.tasks import model_tasks
 
     return model_tasks(tiny_onnx, host_target)
 
@@ -58,8 +58,8 @@ def conv1x1_task(tiny_tasks):
 
 def task_with_rule(task, rule_cls, host_target):
     """``task`` scheduled by ``rule_cls`` (a test rule) instead of its registry rule."""
-    from compiler.tuner.measure import Kernel
-    from compiler.tuner.tasks import Task
+    from edgeprune.compiler.tuner.measure import Kernel
+    from edgeprune.compiler.tuner.tasks import Task
 
     rule = rule_cls(hardware_of(make_target(host_target)))
     kernel = Kernel(rule, task.workload, task.kernel.func_json, task.kernel.args)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compiler.schedules.base import Config, ScheduleRule, Space, Workload
-from compiler.target import Hardware
-from compiler.tuner.space import SearchSpace
+from edgeprune.compiler.schedules.base import Config, ScheduleRule, Space, Workload
+from edgeprune.compiler.target import Hardware
+from edgeprune.compiler.tuner.space import SearchSpace
 
 WORKLOAD = Workload("synthetic", (("n", 1),), "float32")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ctypes
 import time
 
-from compiler.schedules.base import Config, Space, Workload
-from compiler.schedules.cpu.conv1x1 import Conv1x1
+from edgeprune.compiler.schedules.base import Config, Space, Workload
+from edgeprune.compiler.schedules.cpu.conv1x1 import Conv1x1
 
 FAULTS = ["none", "segfault", "hang", "raise"]
 

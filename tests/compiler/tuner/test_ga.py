@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from compiler.tuner.ga import GeneticSearch
-from compiler.tuner.random_search import RandomSearch
+from edgeprune.compiler.tuner.ga import GeneticSearch
+from edgeprune.compiler.tuner.random_search import RandomSearch
 from tests.compiler.tuner.landscape import cost, landscape_space, run_search
 
 

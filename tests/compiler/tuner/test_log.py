@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
-from edgeprune.errors import EdgepruneError
+from edgeprune.compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
+from edgeprune.base.errors import EdgepruneError
 from tests.conftest import REPO
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
@@ -99,7 +99,7 @@ def test_foreign_files_and_versions_are_errors_naming_the_file(tmp_path):
 
 WRITER = """
 import sys
-from compiler.tuner.log import LogWriter, TuneRecord
+from edgeprune.compiler.tuner.log import LogWriter, TuneRecord
 big = {f"knob{i}": "x" * 200 for i in range(40)}  # ~10 kB lines: a kill can land mid-write
 with LogWriter(sys.argv[1]) as w:
     for i in range(10**6):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from compiler.tuner.measure import Measurer, TimingPlan, make_runner
-from device.runners.tracker import registered_servers
+from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, make_runner
+from edgeprune.device.runners.tracker import registered_servers
 from tests.device.runners.conftest import farm, stop  # noqa: F401 - the farm fixture
 
 

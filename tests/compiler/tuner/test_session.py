@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from compiler.tuner.log import read_log, tuning_configs
-from compiler.tuner.measure import Measurer, TimingPlan, make_runner
-from compiler.tuner.session import TuneSession, allocate
+from edgeprune.compiler.tuner.log import read_log, tuning_configs
+from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, make_runner
+from edgeprune.compiler.tuner.session import TuneSession, allocate
 from tests.compiler.tuner.conftest import task_with_rule
 from tests.compiler.tuner.rules import FAULTS, FaultyConv1x1, PoorDefaultConv1x1
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 
-from compiler.schedules.base import MAX_UNROLLED_FMAS, Workload
-from compiler.schedules.conv_analysis import ConvGeometry
-from compiler.schedules.cpu.conv2d import Conv2d
-from compiler.schedules.cpu.depthwise import DepthwiseConv
-from compiler.schedules.cpu.resize import SeparableResize2d
-from compiler.schedules.cpu.softmax import Softmax
-from compiler.target import Hardware
-from compiler.tuner.space import SearchSpace
+from edgeprune.compiler.schedules.base import MAX_UNROLLED_FMAS, Workload
+from edgeprune.compiler.schedules.conv_analysis import ConvGeometry
+from edgeprune.compiler.schedules.cpu.conv2d import Conv2d
+from edgeprune.compiler.schedules.cpu.depthwise import DepthwiseConv
+from edgeprune.compiler.schedules.cpu.resize import SeparableResize2d
+from edgeprune.compiler.schedules.cpu.softmax import Softmax
+from edgeprune.compiler.target import Hardware
+from edgeprune.compiler.tuner.space import SearchSpace
 from tests.compiler.tuner.landscape import landscape_space
 
 HW = Hardware(vector_lanes=16, cores=2)

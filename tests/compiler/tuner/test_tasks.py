@@ -3,8 +3,8 @@
 
 import pytest
 
-from compiler.schedules.registry import match
-from compiler.tuner.tasks import workload_flops
+from edgeprune.compiler.schedules.registry import match
+from edgeprune.compiler.tuner.tasks import workload_flops
 from tests.compiler.schedules.cases import RULES, expand_depthwise, fused_module, separable
 
 

@@ -12,10 +12,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from compiler.target import resolve_target
-from compiler.tuner.log import best_records, read_log
+from edgeprune.compiler.target import resolve_target
+from edgeprune.compiler.tuner.log import best_records, read_log
 from edgeprune.cli import main
-from edgeprune.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError
 
 FAST = ("--builders", "1", "--repeat", "2", "--min-repeat-ms", "2", "--timeout", "60", "--confirm-top", "1", "--confirm-rounds", "2")
 
@@ -72,7 +72,7 @@ def test_tune_interrupt_resume_and_compile_with_the_log(tiny_onnx, tmp_path, cap
 
     import onnxruntime as ort
 
-    import compiler
+    from edgeprune import compiler
 
     x = np.random.default_rng(3).standard_normal((1, 32, 16, 24)).astype(np.float32)
     expected = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]

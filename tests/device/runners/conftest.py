@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import compiler
-from device.runners.localfarm import LocalFarm, stop  # noqa: F401 - stop: tests/compiler/tuner imports it from here
+from edgeprune import compiler
+from edgeprune.device.runners.localfarm import LocalFarm, stop  # noqa: F401 - stop: tests/compiler/tuner imports it from here
 from tests.compiler.conftest import USER_MODEL, USER_SHAPE, make_checkpoint
 
 SERVER_KEYS = ("test-key", "drop-key", "frozen-key")  # tests that kill or freeze a server use their own key

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from device.runners import runner_for
-from device.runners.base import chunk_size
-from edgeprune.errors import EdgepruneError
+from edgeprune.device.runners import runner_for
+from edgeprune.device.runners.base import chunk_size
+from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import sample_input
 
 
@@ -29,7 +29,7 @@ def test_min_time_keeps_timing_beyond_the_runs(host_artifact):
 
 
 def test_run_computes_the_outputs_here(host_artifact):
-    from compiler.artifact import load_artifact
+    from edgeprune.compiler.artifact import load_artifact
 
     x = sample_input(load_artifact(host_artifact).inputs[0].shape)
     np.testing.assert_array_equal(runner_for("local").run(host_artifact, x), load_artifact(host_artifact)(x))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.data import build_dataset
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data import build_dataset
 
 from .trees import stripes, write_image, write_label
 

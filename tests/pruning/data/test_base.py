@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.data.base import DatasetInfo, PairDataset, Recipe, check_label, read_image, read_label
-from pruning.data.transforms import ScaleJitter
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data.base import DatasetInfo, PairDataset, Recipe, check_label, read_image, read_label
+from edgeprune.pruning.data.transforms import ScaleJitter
 
 from .trees import stripes, write_image, write_label
 

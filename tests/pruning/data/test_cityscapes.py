@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgeprune.errors import EdgepruneError
-from pruning.data import build_dataset
-from pruning.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data import build_dataset
+from edgeprune.pruning.data.cityscapes import LABEL_ID_TO_TRAIN_ID
 
 from .trees import stripes, write_image, write_label
 

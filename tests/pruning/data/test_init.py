@@ -2,10 +2,10 @@
 
 import pytest
 
-from edgeprune.errors import EdgepruneError
-from pruning.data import DatasetInfo, build_dataset
-from pruning.data.synthetic import Synthetic
-from pruning.data.voc import VOC
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data import DatasetInfo, build_dataset
+from edgeprune.pruning.data.synthetic import Synthetic
+from edgeprune.pruning.data.voc import VOC
 
 
 def test_synthetic_spec():

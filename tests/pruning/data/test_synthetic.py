@@ -3,8 +3,8 @@ import hashlib
 import numpy as np
 import torch
 
-from pruning.data import build_dataset, render_scene
-from pruning.data.synthetic import SYNTHETIC_CLASSES, Synthetic
+from edgeprune.pruning.data import build_dataset, render_scene
+from edgeprune.pruning.data.synthetic import SYNTHETIC_CLASSES, Synthetic
 
 
 def scene(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

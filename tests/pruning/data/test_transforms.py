@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from pruning.data.transforms import (
+from edgeprune.pruning.data.transforms import (
     EvalTransform,
     FlipAugment,
     ScaleJitter,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from edgeprune.errors import EdgepruneError
-from pruning.data import build_dataset
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.data import build_dataset
 
 from .trees import stripes, write_image, write_label
 

@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 import torch
 
-from pruning.models import deeplabv3plus
-from pruning.models.deeplabv3plus import DEFAULT, DeepLabV3Plus
+from edgeprune.pruning.models import deeplabv3plus
+from edgeprune.pruning.models.deeplabv3plus import DEFAULT, DeepLabV3Plus
 
 from .checks import (
     assert_export_matches_eager,

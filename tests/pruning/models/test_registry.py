@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
-from pruning.models import MODELS, build_model, model_spec
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.models import MODELS, build_model, model_spec
 
 USER = "tests.pruning.models.user_model"
 

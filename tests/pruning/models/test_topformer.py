@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from pruning.models import topformer
-from pruning.models.topformer import BASE, SMALL, SUPERNET, TINY, TopFormer
+from edgeprune.pruning.models import topformer
+from edgeprune.pruning.models.topformer import BASE, SMALL, SUPERNET, TINY, TopFormer
 
 from .checks import (
     assert_export_matches_eager,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tvm import relax, s_tir
 
-from compiler.schedules.registry import match
+from edgeprune.compiler.schedules.registry import match
 from tests.compiler.schedules.cases import RULES, check_rule, conv, fused_module, injection, kernel_with, prim_func, run
 
 

@@ -5,7 +5,7 @@ width pass alone (the height pass went into a conv's epilogue) and TOPI's one-bl
 import pytest
 from tvm import relax
 
-from compiler.passes.separable_resize import ROWS_BLOCK
+from edgeprune.compiler.passes.separable_resize import ROWS_BLOCK
 from tests.compiler.schedules.cases import check_rule, const, fused_module, injection, kernel_with, prim_func, resized
 
 STAGES = ({"stage": "channel", "gather_vec": 1}, {"stage": "whole", "gather_vec": 0})

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeprune.commands.args import non_negative_int, positive_int, seconds
+from edgeprune.cli.commands.args import non_negative_int, positive_int, seconds
 
 if TYPE_CHECKING:
-    from device.runners import Measurement
+    from edgeprune.device.runners import Measurement
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,11 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.history import History, default_history_path, parse_ref, run_from_measurement
-    from device.regression import record_and_compare
-    from device.runners import MeasurementFailed, MeasurementInterrupted, runner_for
-    from edgeprune.errors import EdgepruneError
-    from edgeprune.fileio import write_json
+    from edgeprune.device.history import History, default_history_path, parse_ref, run_from_measurement
+    from edgeprune.device.regression import record_and_compare
+    from edgeprune.device.runners import MeasurementFailed, MeasurementInterrupted, runner_for
+    from edgeprune.base.errors import EdgepruneError
+    from edgeprune.base.fileio import write_json
 
     if args.baseline:
         parse_ref(args.baseline)
@@ -102,7 +102,7 @@ class _ChunkProgress:
         self.progress = None
 
     def __call__(self, done: int, expected: int) -> None:
-        from edgeprune.progress import Progress
+        from edgeprune.base.progress import Progress
 
         if self.progress is None:
             self.progress = Progress(total=expected, desc=self.desc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.args import size_hw
+from edgeprune.cli.commands.args import size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.fileio import write_json
-    from pruning.checkpoint import ARCH_FILE, ONNX_FILE, load_checkpoint
-    from pruning.onnx_export import export_onnx
+    from edgeprune.base.fileio import write_json
+    from edgeprune.pruning.checkpoint import ARCH_FILE, ONNX_FILE, load_checkpoint
+    from edgeprune.pruning.onnx_export import export_onnx
 
     ckpt = load_checkpoint(args.checkpoint)
     shape = list(ckpt.arch.input_shape)

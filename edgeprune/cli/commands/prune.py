@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.args import positive_int, size_hw
+from edgeprune.cli.commands.args import positive_int, size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.errors import EdgepruneError
-    from pruning.prune import PruneConfig, prune
+    from edgeprune.base.errors import EdgepruneError
+    from edgeprune.pruning.prune import PruneConfig, prune
 
     if not args.model and not args.from_dir:
         raise EdgepruneError("give --model or --from (a trained checkpoint directory)")

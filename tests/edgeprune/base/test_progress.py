@@ -1,6 +1,6 @@
 import io
 
-from edgeprune.progress import Progress
+from edgeprune.base.progress import Progress
 
 
 def test_plain_lines_when_not_a_terminal():

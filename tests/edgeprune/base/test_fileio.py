@@ -1,6 +1,6 @@
 import pytest
 
-from edgeprune.fileio import atomic_path, write_json
+from edgeprune.base.fileio import atomic_path, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):

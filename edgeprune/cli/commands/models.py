@@ -12,8 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pruning.macs import count_cost
-    from pruning.models import MODELS, build_model
+    from edgeprune.pruning.macs import count_cost
+    from edgeprune.pruning.models import MODELS, build_model
 
     header = f"{'model':<20} {'classes':>7} {'input':>9} {'params (pub.)':>14} {'GMACs (pub.)':>13}"
     if args.count:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.args import positive_int, size_hw
+from edgeprune.cli.commands.args import positive_int, size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pruning.train import TrainConfig, train
+    from edgeprune.pruning.train import TrainConfig, train
 
     cfg = TrainConfig(
         model=args.model,

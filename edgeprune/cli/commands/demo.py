@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.args import positive_int
+from edgeprune.cli.commands.args import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.demo import DemoConfig, run_demo, summary_table
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.base.errors import EdgepruneError
 
     if not 0 < args.macs_fraction < 1:
         raise EdgepruneError(f"--macs-fraction must be between 0 and 1, got {args.macs_fraction}")

@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from edgeprune.commands.args import input_shape, positive_int, sparse_fraction
+from edgeprune.cli.commands.args import input_shape, positive_int, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,9 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.tuner.measure import TimingPlan
-    from compiler.tuner.tune import TuneJob, tune_model
-    from edgeprune.interrupt import deferred_interrupt
+    from edgeprune.compiler.tuner.measure import TimingPlan
+    from edgeprune.compiler.tuner.tune import TuneJob, tune_model
+    from edgeprune.base.interrupt import deferred_interrupt
 
     job = TuneJob(
         src=args.src, log=args.log, trials=args.trials, target=args.target, targets_file=args.targets_file,
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(results: list) -> str:
     """Per workload: calls, trials, default vs tuned latency and GFLOP/s; the model estimate."""
-    from compiler.tuner.tasks import short_name
+    from edgeprune.compiler.tuner.tasks import short_name
 
     lines = [f"{'workload':<44} {'calls':>5} {'trials':>6} {'default ms':>10} {'tuned ms':>9} {'speedup':>7} {'GFLOP/s':>15}"]
     total_default = total_tuned = 0.0

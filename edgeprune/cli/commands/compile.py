@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgeprune.commands.args import input_shape, sparse_fraction
+from edgeprune.cli.commands.args import input_shape, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,15 +26,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler import compile
-    from compiler.artifact import read_meta
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.compiler import compile
+    from edgeprune.compiler.artifact import read_meta
+    from edgeprune.base.errors import EdgepruneError
 
     configs, device_key, target, log_records = None, None, None, []
     if args.tuning_log is not None:
-        from compiler.target import resolve_target
-        from compiler.tuner.log import configs_of, read_log
-        from compiler.tuner.measure import device_key_of
+        from edgeprune.compiler.target import resolve_target
+        from edgeprune.compiler.tuner.log import configs_of, read_log
+        from edgeprune.compiler.tuner.measure import device_key_of
 
         device_key = device_key_of(args.device) if args.device else None
         target = resolve_target(args.target, args.targets_file)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _warn_untried_defaults(log: Path, records: list, schedules: list[dict], target: dict, device_key: str | None) -> None:
-    from compiler.tuner.log import untried_defaults
+    from edgeprune.compiler.tuner.log import untried_defaults
 
     stale = sorted(set(untried_defaults(records, schedules, target, device_key)))
     if stale:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.args import positive_int
+from edgeprune.cli.commands.args import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.history import default_history_path
+    from edgeprune.device.history import default_history_path
     from edgeprune.report import ReportInputs, read_table, write_report
 
     history = args.history

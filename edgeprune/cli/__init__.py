@@ -1,6 +1,6 @@
 """The ``edgeprune`` command: one verb per stage, each a thin layer over the Python API.
 
-Every verb lives in ``edgeprune/commands/<verb>.py`` with ``add_parser(subparsers)`` and
+Every verb lives in ``edgeprune/cli/commands/<verb>.py`` with ``add_parser(subparsers)`` and
 ``run(args) -> int``. User errors (``EdgepruneError``) become one line on stderr and exit
 code 2; an interrupt exits 130 after the verb has saved what it can.
 """
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from edgeprune import __version__
-from edgeprune.commands import VERBS
-from edgeprune.errors import EdgepruneError
+from edgeprune.cli.commands import VERBS
+from edgeprune.base.errors import EdgepruneError
 
 
 def build_parser() -> argparse.ArgumentParser:

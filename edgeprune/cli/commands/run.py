@@ -17,9 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from compiler import load_artifact
-    from edgeprune.errors import EdgepruneError
-    from edgeprune.fileio import atomic_path
+    from edgeprune.compiler import load_artifact
+    from edgeprune.base.errors import EdgepruneError
+    from edgeprune.base.fileio import atomic_path
 
     artifact = load_artifact(args.artifact)
     try:
