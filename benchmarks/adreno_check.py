@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 from edgeprune import compiler
+from edgeprune.base.fileio import write_json
 from edgeprune.compiler.gpu_build import gpu_rules
 from edgeprune.compiler.schedules.gpu import SmallReduction
 from edgeprune.device.opencl_check import check_artifact
-from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "adreno_check.json"
 FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "deeplabv3plus-mbv2": (512, 1024)}

@@ -31,17 +31,20 @@ import numpy as np
 import torch
 
 from edgeprune import compiler
+from edgeprune.base.fileio import write_json
+from edgeprune.base.timing import medians, paired_ratios
 from edgeprune.compiler.build import fuse
 from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.passes.structure import kernel_calls
 from edgeprune.compiler.schedules.registry import schedule_module
-from edgeprune.compiler.target import hardware_of, host_cores, make_target, resolve_target
+from edgeprune.compiler.target import hardware_of, host_cores, make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.threads import set_num_threads
 from edgeprune.compiler.tuner.log import tuning_configs
 from edgeprune.compiler.tuner.measure import arg_specs, random_args
 from edgeprune.compiler.tuner.tasks import workload_flops
-from edgeprune.device.compare import Engine, alternate, kernel_timer, medians, onnxruntime_engine, paired_ratios
-from edgeprune.base.fileio import write_json
+from edgeprune.device.compare import Engine, alternate, onnxruntime_engine
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
 FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "topformer-pruned": (512, 512),

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from edgeprune.device.compare import alternate_timers, medians, wall_clock
 from edgeprune.base.fileio import write_json
+from edgeprune.base.timing import alternate_timers, medians, wall_clock
 from edgeprune.pruning.coupling import analyze, default_prunable
 from edgeprune.pruning.fit_target import fit_to_target
 from edgeprune.pruning.macs import count_cost

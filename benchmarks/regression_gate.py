@@ -39,13 +39,13 @@ import numpy as np
 import torch
 
 from edgeprune import compiler
+from edgeprune.base.fileio import write_json
 from edgeprune.compiler.artifact import load_artifact
 from edgeprune.device.compare import alternate
 from edgeprune.device.history import History
 from edgeprune.device.regression import compare
 from edgeprune.device.runners import runner_for
 from edgeprune.device.stats import summarize
-from edgeprune.base.fileio import write_json
 from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
 from edgeprune.pruning.models import build_model
 

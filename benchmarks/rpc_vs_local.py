@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from edgeprune import compiler
-from edgeprune.device.compare import alternate_timers, wall_clock
+from edgeprune.base.fileio import write_json
+from edgeprune.base.timing import alternate_timers, wall_clock
 from edgeprune.device.runners import runner_for
 from edgeprune.device.runners.localfarm import LocalFarm
-from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "rpc_vs_local.json"
 

@@ -35,6 +35,9 @@ import torch.nn.functional as F
 import tvm
 from tvm import relax
 
+from edgeprune.base.fileio import write_json
+from edgeprune.base.timing import alternate_timers, medians, wall_clock
+from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.passes import FuseEpilogue
 from edgeprune.compiler.schedules.cpu import cpu_rules
 from edgeprune.compiler.schedules.registry import apply_rule, match
@@ -43,10 +46,9 @@ from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry,
 from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
 from edgeprune.compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
 from edgeprune.compiler.sparse.synthetic import column_sparse
-from edgeprune.compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.threads import set_num_threads
-from edgeprune.device.compare import alternate_timers, kernel_timer, medians, wall_clock
-from edgeprune.base.fileio import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "sparse_conv.json"
 # (label, in, out, kernel, stride, H=W of the input)

@@ -38,13 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compiler_vs_ort import FULL_SIZES, save_model  # noqa: E402
 
-from edgeprune.compiler.target import host_cores, make_target, resolve_target  # noqa: E402
+from edgeprune.base.fileio import write_json  # noqa: E402
+from edgeprune.base.timing import alternate_timers, medians  # noqa: E402
+from edgeprune.base.workers import JobFailure, WorkerPool  # noqa: E402
+from edgeprune.compiler.target import host_cores, make_target  # noqa: E402
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, build_kernel, make_runner, time_library  # noqa: E402
 from edgeprune.compiler.tuner.session import TuneSession  # noqa: E402
 from edgeprune.compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
-from edgeprune.compiler.tuner.workers import JobFailure, WorkerPool  # noqa: E402
-from edgeprune.device.compare import alternate_timers, medians  # noqa: E402
-from edgeprune.base.fileio import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONV_OPS = ("conv2d", "conv2d_1x1", "depthwise_conv2d")
@@ -67,10 +68,9 @@ def import_metaschedule() -> None:
 
 def metaschedule(task: Task, target: dict, trials: int, lib_path: Path, seed: int) -> dict:
     """Tune the task's PrimFunc with MetaSchedule; export its best to ``lib_path``."""
+    import cloudpickle
     import tvm
     from tvm.s_tir import meta_schedule as ms
-
-    import cloudpickle
 
     # MetaSchedule ships f_build to its own workers; this script is no importable module.
     cloudpickle.register_pickle_by_value(sys.modules[ms_build.__module__])

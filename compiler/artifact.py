@@ -7,7 +7,7 @@
       meta.json   format/version, target, device class, input/output specs, source hash,
                   edgeprune and TVM versions, whether tuned configs were used, and the rule,
                   workload and config of every kernel; for Android targets the linker used
-                  (``device.android``), for GPU targets the kernel files; with ``--sparse``
+                  (``compiler.android``), for GPU targets the kernel files; with ``--sparse``
                   each candidate conv's measured sparse/dense times and the choice
       kernels/    GPU targets only: what ``edgeprune check`` runs (``compiler.gpu_artifact``)
 
@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.compiler.frontend import TensorSpec
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.frontend import TensorSpec
+from edgeprune.compiler.threads import default_num_threads, set_num_threads
 
 FORMAT = "edgeprune-artifact"
 FORMAT_VERSION = 1
@@ -263,8 +264,6 @@ def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) 
     """Load ``path``; TVM runs ``num_threads`` worker threads (default: ``TVM_NUM_THREADS`` or all cores)."""
     import tvm
     from tvm import relax
-
-    from edgeprune.compiler.threads import default_num_threads, set_num_threads
 
     root = Path(path)
     meta = read_meta(root)

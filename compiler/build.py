@@ -5,7 +5,7 @@ import (``frontend``) -> graph passes: BN folding (``passes``) -> LegalizeOps + 
 planning) and TIR codegen -> ``model.so`` + ``meta.json`` (``artifact``).
 
 GPU (OpenCL) targets take ``gpu_build`` instead of the CPU schedules; libraries for Android
-(``aarch64-linux-android`` code) are linked by ``device.android``.
+(``aarch64-linux-android`` code) are linked by ``compiler.android``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,20 @@ import tvm
 from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
+import edgeprune
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.fileio import write_json
+from edgeprune.compiler import android
 from edgeprune.compiler.artifact import LIB_FILE, META_FILE, ArtifactMeta, write_artifact_dir
 from edgeprune.compiler.frontend import ImportedModel, import_model
+from edgeprune.compiler.gpu_artifact import write_kernel_files
+from edgeprune.compiler.gpu_build import build_gpu
 from edgeprune.compiler.passes import FuseEpilogue, graph_passes
 from edgeprune.compiler.schedules.base import Config
 from edgeprune.compiler.schedules.registry import ScheduledFunc, schedule_module
 from edgeprune.compiler.sparse.select import SparseOption, sparsify
-from edgeprune.compiler.target import hardware_of, make_target, resolve_target
-from edgeprune.base.errors import EdgepruneError
-from edgeprune.base.fileio import write_json
+from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.targets import device_type, resolve_target, triple
 
 
 def fuse(imported: ImportedModel, target: tvm.target.Target, merge_convs: bool = True) -> tvm.IRModule:
@@ -84,16 +89,11 @@ def compile(  # noqa: A001 - the verb users know
 
     ``tuning_configs`` maps workload keys to schedule configs (from a tuner); workloads not in
     it get their rule's default. ``input_shape`` overrides the source's static input shape.
-    ``target`` is a name of ``device.targets`` (user targets from ``targets_file`` too);
+    ``target`` is a name of ``compiler.targets`` (user targets from ``targets_file`` too);
     ``gpu_rules`` replace ``gpu_build.gpu_rules()`` for GPU targets.
     ``sparse`` (a fraction of zero weights; CPU targets) lets convs at least that sparse take
     the grouped sparse kernel where it measures faster; ``meta.json`` records each choice.
     """
-    import edgeprune
-    from edgeprune.compiler.gpu_artifact import write_kernel_files
-    from edgeprune.compiler.gpu_build import build_gpu
-    from edgeprune.device import android
-    from edgeprune.device.targets import device_type, triple
 
     started = time.perf_counter()
     target_spec = resolve_target(target, targets_file)

@@ -21,6 +21,7 @@ import tvm
 from tvm import relax
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -107,8 +108,6 @@ def _outputs_of(mod: tvm.IRModule, names: Sequence[str], path: Path) -> list[Ten
 def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedModel:
     import torch
     from tvm.relax.frontend.torch import from_exported_program
-
-    from edgeprune.pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
 
     ckpt = load_checkpoint(root)
     shape = shape or tuple(ckpt.arch.input_shape)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprune.compiler.artifact import ArtifactMeta
-from edgeprune.compiler.gpu_build import GpuBuild
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.fileio import write_json
+from edgeprune.compiler.artifact import ArtifactMeta
+from edgeprune.compiler.gpu_build import GpuBuild
 
 KERNELS_DIR = "kernels"
 SOURCE_FILE = f"{KERNELS_DIR}/opencl.cl"

@@ -27,12 +27,12 @@ from tvm import relax, tirx
 from tvm.relax.backend import adreno
 from tvm.s_tir import dlight as dl
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.frontend import ImportedModel
 from edgeprune.compiler.gpu_kernels import KernelInfo, describe_kernels
 from edgeprune.compiler.passes import graph_passes
 from edgeprune.compiler.schedules.gpu import SmallReduction
 from edgeprune.compiler.schedules.registry import ScheduledFunc
-from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass
@@ -69,7 +69,7 @@ def threads_per_block(func: tirx.PrimFunc) -> int:
 def _rule_name(rule: dl.ScheduleRule) -> str:
     """``dlight.adreno.Conv2d``, ``dlight.gpu.Matmul``, ``edgeprune.SmallReduction``."""
     module = type(rule).__module__
-    if module.startswith("compiler."):
+    if module.startswith("edgeprune."):
         return f"edgeprune.{type(rule).__name__}"
     return f"dlight.{'adreno' if '.adreno' in module else 'gpu'}.{type(rule).__name__}"
 

@@ -51,21 +51,6 @@ def host_target_dict() -> dict[str, Any]:
     }
 
 
-def resolve_target(name: str, targets_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The TVM target dict of a target name given on the command line.
-
-    The names live in ``device.targets`` (the registry of device classes, with their limits
-    and the user's targets files), because a target names a device, and devices are the
-    device package's business. The compiler needs only name -> TVM dict from it (and, in
-    ``build.compile``, the Android linker of ``device.android``): data and a toolchain, no
-    runner. It is imported here rather than at module level because ``device.targets`` takes
-    the host CPU's dict (what LLVM detects: a compiler fact) from this module.
-    """
-    from edgeprune.device.targets import get_target
-
-    return dict(get_target(name, targets_file).tvm)
-
-
 def make_target(spec: dict[str, Any]) -> tvm.target.Target:
     return tvm.target.Target(dict(spec))
 

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from edgeprune.device.stats import LatencyStats
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.artifact import META_FILE, read_meta
+from edgeprune.device.runners.base import artifact_sha256
+from edgeprune.device.stats import LatencyStats
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -308,8 +310,6 @@ def run_for_artifact(artifact: str | os.PathLike[str], stats: LatencyStats, thre
     ``model`` defaults to the artifact directory's name; the versions are those that built the
     artifact (its meta.json), which decide the code that was timed.
     """
-    from edgeprune.compiler.artifact import META_FILE, read_meta
-    from edgeprune.device.runners.base import artifact_sha256
 
     root = Path(artifact)
     meta = read_meta(root)

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.artifact import read_meta
+from edgeprune.compiler.gpu_artifact import read_kernel_files
+from edgeprune.compiler.target import host_target_dict
 
 SECTION = "// Function: "
 RTOL, ATOL = 1e-4, 1e-4  # ATOL is a fraction of the reference's largest magnitude (at least 1)
@@ -115,8 +118,6 @@ class _Reference:
     def __init__(self, script: str, path: Path, names: set[str]) -> None:
         import tvm
 
-        from edgeprune.compiler.target import host_target_dict
-
         try:
             mod = tvm.script.from_source(script)
         except Exception as exc:  # noqa: BLE001 - the parser raises assorted diagnostics
@@ -137,8 +138,6 @@ def check_artifact(path: str | os.PathLike[str], seed: int = 0, progress: Any = 
                    funcs: Sequence[str] | None = None) -> CheckReport:
     """Check the kernels of the GPU artifact ``path`` (of the PrimFuncs ``funcs``, default all);
     ``progress(n)`` is called per PrimFunc."""
-    from edgeprune.compiler.artifact import read_meta
-    from edgeprune.compiler.gpu_artifact import read_kernel_files
 
     root = Path(path)
     meta = read_meta(root)

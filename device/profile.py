@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.compiler.artifact import load_artifact
+from edgeprune.compiler.threads import default_num_threads
+
 BUILTIN_PREFIX = "vm.builtin."
 
 
@@ -53,9 +56,6 @@ def profile_artifact(path: str | os.PathLike[str], repeat: int = 20, warmup: int
     VM builtins are summed into one ``vm.builtin.*`` entry: they are bookkeeping, not kernels.
     """
     import tvm
-
-    from edgeprune.compiler.artifact import load_artifact
-    from edgeprune.compiler.threads import default_num_threads
 
     artifact = load_artifact(Path(path), num_threads=threads)
     schedules = {s["func"]: s for s in artifact.meta.schedules}

@@ -143,7 +143,7 @@ def _tune(cfg: DemoConfig) -> dict[str, Any]:
 
 def _compile(cfg: DemoConfig) -> dict[str, Any]:
     from edgeprune import compiler
-    from edgeprune.compiler.target import resolve_target
+    from edgeprune.compiler.targets import resolve_target
     from edgeprune.compiler.tuner.log import tuning_configs
 
     configs = tuning_configs(cfg.out / TUNING_LOG, resolve_target("host"), None)

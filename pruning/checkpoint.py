@@ -27,6 +27,9 @@ from torch import nn
 
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.fileio import write_json
+from edgeprune.pruning.models import build_model
+from edgeprune.pruning.onnx_export import export_onnx
+from edgeprune.pruning.slicing import apply_policy
 
 FORMAT = "edgeprune-checkpoint"
 FORMAT_VERSION = 1
@@ -91,7 +94,6 @@ def save_checkpoint(
     export: bool = True,
 ) -> Path:
     """Write the checkpoint files into ``out_dir`` (created if needed); returns it."""
-    from edgeprune.pruning.onnx_export import export_onnx
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,8 +165,6 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: P
 
 def build_from_arch(arch: ArchInfo) -> nn.Module:
     """Build the (unloaded) model that ``arch`` describes: the named model, sliced by its policy."""
-    from edgeprune.pruning.models import build_model
-    from edgeprune.pruning.slicing import apply_policy
 
     model = build_model(arch.model, num_classes=arch.num_classes)
     return apply_policy(model, arch.policy) if arch.policy else model

@@ -9,10 +9,10 @@ from typing import Any
 import tvm
 from tvm import s_tir
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.schedules.base import Config, NotApplicable, ScheduleRule, Workload
 from edgeprune.compiler.schedules.cpu import cpu_rules
 from edgeprune.compiler.target import Hardware
-from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass(frozen=True)

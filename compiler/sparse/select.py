@@ -20,6 +20,10 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.progress import Progress
+from edgeprune.base.timing import alternate_timers, medians
+from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.schedules.base import Config, NotApplicable
 from edgeprune.compiler.schedules.cpu import cpu_rules
 from edgeprune.compiler.schedules.registry import apply_rule, match
@@ -28,8 +32,6 @@ from edgeprune.compiler.sparse.kernel import Structure, kernel_args, sparse_conv
 from edgeprune.compiler.sparse.lower import dense_conv, zero_fraction
 from edgeprune.compiler.sparse.reorder import reorder
 from edgeprune.compiler.target import hardware_of
-from edgeprune.base.errors import EdgepruneError
-from edgeprune.base.progress import Progress
 
 ROUNDS = 5
 CALLS_PER_ROUND = 5
@@ -154,7 +156,6 @@ def _compiled(func: tvm.tirx.PrimFunc, rules, configs: dict[str, Config], target
 
 def _alternate(kernels: list[tuple[Any, list[np.ndarray]]], out_shape: list[int]) -> list[float]:
     """Median ms per call of each kernel, timed in turn every round."""
-    from edgeprune.device.compare import alternate_timers, kernel_timer, medians
 
     timers = {}
     for i, (lib, inputs) in enumerate(kernels):

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.compiler.schedules.base import Config
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.schedules.base import Config
 
 LOG_VERSION = 1
 

@@ -27,10 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.compiler.schedules.base import Config, ScheduleRule, Workload
-from edgeprune.compiler.tuner.workers import JobFailure, WorkerPool
-from edgeprune.device.stats import summarize
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.workers import JobFailure, WorkerPool
+from edgeprune.compiler import android
+from edgeprune.compiler.schedules.base import Config, ScheduleRule, Workload
+from edgeprune.compiler.targets import triple
+from edgeprune.compiler.threads import default_num_threads, set_num_threads
+from edgeprune.device.runners.tracker import TrackerAddress, last_line, registered_servers, request_session
+from edgeprune.device.stats import summarize
 
 RECORDED_STATS = ("median_ms", "mean_ms", "min_ms", "max_ms", "std_ms", "runs")
 
@@ -67,16 +71,11 @@ def kernel_of(rule: ScheduleRule, workload: Workload, func: Any) -> Kernel:
 def _import_tvm() -> None:
     import tvm  # noqa: F401
 
-    import edgeprune.compiler.schedules.cpu  # noqa: F401
-
 
 def build_kernel(kernel: Kernel, config: Config, target: dict[str, Any], path: str) -> float:
     """Schedule and compile ``kernel`` with ``config`` into ``path``; returns build seconds."""
     import tvm
     from tvm import s_tir
-
-    from edgeprune.device import android
-    from edgeprune.device.targets import triple
 
     started = time.perf_counter()
     sch = s_tir.Schedule(tvm.ir.load_json(kernel.func_json))
@@ -140,8 +139,6 @@ def time_library(path: str, args: tuple[ArgSpec, ...], plan: TimingPlan) -> dict
     """Time ``main`` of the library at ``path`` on this CPU (runs in the runner worker)."""
     import tvm
 
-    from edgeprune.compiler.threads import default_num_threads, set_num_threads
-
     set_num_threads(plan.threads or default_num_threads())
     lib = tvm.runtime.load_module(path)
     tensors = random_args(args, tvm.cpu())
@@ -175,8 +172,6 @@ class RpcRunner:
     """
 
     def __init__(self, device: str, plan: TimingPlan, timeout_s: float) -> None:
-        from edgeprune.device.runners.tracker import TrackerAddress, registered_servers
-
         self.address = TrackerAddress.parse(device)
         self.device_key = self.address.key
         self.plan = plan
@@ -185,8 +180,6 @@ class RpcRunner:
             raise EdgepruneError(f"{self.address}: the tracker has no device under key {self.address.key!r}")
 
     def _measure_one(self, path: str, args: tuple[ArgSpec, ...]) -> dict[str, float] | JobFailure:
-        from edgeprune.device.runners.tracker import last_line, request_session
-
         try:
             session = request_session(self.address, self.timeout_s, session_timeout_s=self.timeout_s).session
             session.upload(path)
@@ -199,8 +192,6 @@ class RpcRunner:
             return JobFailure(f"rpc: {last_line(exc)}")
 
     def measure(self, libs: list[tuple[str, tuple[ArgSpec, ...]]]) -> list[dict[str, float] | JobFailure]:
-        from edgeprune.device.runners.tracker import registered_servers
-
         with ThreadPoolExecutor(max_workers=max(1, registered_servers(self.address))) as pool:
             return list(pool.map(lambda item: self._measure_one(*item), libs))
 
@@ -263,7 +254,6 @@ def device_key_of(device: str) -> str:
     """The device key tuning records carry: ``local``, or the tracker key of ``rpc://HOST:PORT/KEY``."""
     if device == "local":
         return device
-    from edgeprune.device.runners.tracker import TrackerAddress
 
     return TrackerAddress.parse(device).key
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeprune.base.progress import Progress
 from edgeprune.compiler.schedules.base import Config
 from edgeprune.compiler.tuner.ga import GeneticSearch
 from edgeprune.compiler.tuner.log import CONFIRM, LogWriter, TuneRecord, read_log
@@ -31,7 +32,6 @@ from edgeprune.compiler.tuner.random_search import RandomSearch
 from edgeprune.compiler.tuner.space import Gene, SearchSpace
 from edgeprune.compiler.tuner.strategy import Strategy
 from edgeprune.compiler.tuner.tasks import Task, short_name
-from edgeprune.base.progress import Progress
 
 STRATEGIES: dict[str, Callable[[SearchSpace, int], Strategy]] = {
     "ga": lambda space, seed: GeneticSearch(space, seed),

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from edgeprune.compiler.build import fuse
+from edgeprune.compiler.frontend import import_model
+from edgeprune.compiler.passes.structure import kernel_calls
 from edgeprune.compiler.schedules.base import ScheduleRule, Workload
+from edgeprune.compiler.schedules.registry import tasks as rule_tasks
+from edgeprune.compiler.sparse.select import sparsify
+from edgeprune.compiler.target import hardware_of, make_target
 from edgeprune.compiler.tuner.measure import Kernel, kernel_of
 from edgeprune.compiler.tuner.space import SearchSpace
 
@@ -74,16 +80,10 @@ def model_tasks(
     sparse becomes a grouped sparse kernel first, so its knobs are tuned too; ``compile`` then
     measures the tuned sparse kernel against the tuned dense one.
     """
-    from edgeprune.compiler.build import fuse
-    from edgeprune.compiler.frontend import import_model
-    from edgeprune.compiler.passes.structure import kernel_calls
-    from edgeprune.compiler.schedules.registry import tasks as rule_tasks
-    from edgeprune.compiler.target import hardware_of, make_target
 
     tvm_target = make_target(target)
     mod = fuse(import_model(src, input_shape), tvm_target)
     if sparse is not None:
-        from edgeprune.compiler.sparse.select import sparsify
 
         mod, _ = sparsify(mod, tvm_target, sparse, force=True)
     calls = kernel_calls(mod)

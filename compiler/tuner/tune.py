@@ -6,10 +6,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.progress import Progress
+from edgeprune.compiler.target import host_cores
+from edgeprune.compiler.targets import device_type, resolve_target
 from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, device_key_of, make_runner
 from edgeprune.compiler.tuner.session import TuneReport, TuneSession
 from edgeprune.compiler.tuner.tasks import model_tasks, select_tasks
-from edgeprune.base.errors import EdgepruneError
 
 
 @dataclass
@@ -43,9 +46,6 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     ``should_stop`` is polled between batches (a deferred Ctrl-C); the report says whether the
     run was interrupted, and the same job with ``resume=True`` continues it.
     """
-    from edgeprune.compiler.target import host_cores, resolve_target
-    from edgeprune.device.targets import device_type
-    from edgeprune.base.progress import Progress
 
     log = os.fspath(job.log)
     device_key_of(job.device)

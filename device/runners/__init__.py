@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.runners.base import Measurement, MeasurementFailed, MeasurementInterrupted, Runner
 from edgeprune.device.runners.local import LocalRunner
 from edgeprune.device.runners.rpc import RPCRunner
 from edgeprune.device.runners.tracker import TrackerAddress
-from edgeprune.base.errors import EdgepruneError
 
 __all__ = ["LocalRunner", "Measurement", "MeasurementFailed", "MeasurementInterrupted", "RPCRunner", "Runner", "runner_for"]
 

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgeprune.device.stats import LatencyStats, summarize
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.artifact import LIB_FILE, META_FILE
+from edgeprune.device.stats import LatencyStats, summarize
 
 CHUNK_S = 1.0  # timed runs per device call: about this many seconds' worth
 
@@ -97,7 +98,6 @@ class MeasurementInterrupted(KeyboardInterrupt):
 
 def artifact_sha256(path: Path) -> str:
     """Checksum of the artifact's library and meta.json, so any rebuild changes it."""
-    from edgeprune.compiler.artifact import LIB_FILE, META_FILE
 
     digest = hashlib.sha256()
     for name in (META_FILE, LIB_FILE):

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.compiler.artifact import load_artifact
+from edgeprune.compiler.threads import default_num_threads
 from edgeprune.device.runners.base import Runner
 
 
@@ -41,9 +43,6 @@ class LocalRunner(Runner):
 
     @contextmanager
     def open(self, path: Path, threads: int | None = None) -> Iterator[LocalModel]:
-        from edgeprune.compiler.artifact import load_artifact
-        from edgeprune.compiler.threads import default_num_threads
-
         artifact = load_artifact(path, num_threads=threads)
         yield LocalModel(artifact, threads or default_num_threads(),
                          f"local ({platform.node()}, {platform.processor() or platform.machine()})")

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeprune.device.runners.tracker import TrackerAddress, registered_servers
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.device.runners.tracker import TrackerAddress, registered_servers
 
 START_TIMEOUT_S = 120.0  # each process imports TVM: seconds, more on a busy machine
 

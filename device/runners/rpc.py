@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.artifact import LIB_FILE, Artifact, read_meta
+from edgeprune.compiler.targets import device_type, triple
 from edgeprune.device.runners.base import Runner
 from edgeprune.device.runners.deadline import call_with_deadline, sever
 from edgeprune.device.runners.tracker import Granted, TrackerAddress, last_line, request_session
-from edgeprune.base.errors import EdgepruneError
 
 T = TypeVar("T")
 _BIG_CORES = 1  # TVM thread-pool affinity mode: the fastest cores (what phones want)
@@ -81,7 +83,6 @@ def check_device(root: Path, meta: Any, remote: Remote) -> tuple[Any, str]:
     before anything is uploaded. A server without LLVM cannot say its architecture; then a
     wrong one shows when the library fails to load.
     """
-    from edgeprune.device.targets import device_type, triple
 
     wanted = triple(meta.target)
     server = remote.triple()
@@ -148,9 +149,6 @@ class RPCRunner(Runner):
     @contextmanager
     def open(self, path: Path, threads: int | None = None) -> Iterator[RemoteModel]:
         from tvm import relax
-
-        from edgeprune.compiler.artifact import LIB_FILE, Artifact, read_meta
-        from edgeprune.device.targets import triple
 
         meta = read_meta(path)
         lib = path / LIB_FILE

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
-from edgeprune.device.runners.deadline import call_with_deadline, sever
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.device.runners.deadline import call_with_deadline, sever
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from edgeprune import __version__
-from edgeprune.cli.commands import VERBS
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.cli.commands import VERBS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,8 +94,8 @@ def _pruning_section(checkpoint: Path, unpruned: Path | None) -> dict[str, Any]:
 
 
 def _segmentation_section(inputs: ReportInputs) -> Any:
-    from edgeprune.report.segmentation import segmentation_samples
     from edgeprune.pruning.checkpoint import load_checkpoint
+    from edgeprune.report.segmentation import segmentation_samples
 
     models = []
     if inputs.unpruned is not None:

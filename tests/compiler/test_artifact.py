@@ -9,8 +9,8 @@ import pytest
 import tvm
 
 from edgeprune import compiler
-from edgeprune.compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
 from tests.compiler.conftest import reference, sample_input
 
 

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from edgeprune import compiler
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.gpu_build import check_limits, gpu_rules
 from edgeprune.compiler.gpu_kernels import KernelInfo
 from edgeprune.compiler.schedules.gpu import SmallReduction
 from edgeprune.device.opencl_check import check_artifact
-from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import make_checkpoint
 from tests.device.adreno_artifact import user_adreno_artifact
 
@@ -89,7 +89,7 @@ def test_small_reductions_get_edgeprunes_rule_within_a_user_targets_thread_limit
 def test_limits_and_host_fallback_are_errors_naming_the_function():
     import tvm
 
-    from edgeprune.device.targets import get_target
+    from edgeprune.compiler.targets import get_target
 
     target = tvm.target.Target(get_target("adreno660").tvm)
     wide = KernelInfo("f_kernel", "f", block=[512, 1, 1])

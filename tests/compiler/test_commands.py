@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.cli.commands import VERBS
 from edgeprune.cli.commands import compile as compile_cmd
 from edgeprune.cli.commands import run as run_cmd
-from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import reference, sample_input
 
 
@@ -57,7 +57,7 @@ def test_compile_with_input_shape_and_tuning_log(tmp_path, capsys):
         [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.linspace(-1, 1, 108).astype(np.float32))],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
-    from edgeprune.compiler.target import resolve_target
+    from edgeprune.compiler.targets import resolve_target
     from edgeprune.compiler.tuner.tasks import model_tasks
 
     record = {"version": 1, "workload": "nothing(x=1):float32", "rule": "generic", "target": resolve_target("host"),

@@ -10,8 +10,8 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from edgeprune import compiler
-from edgeprune.compiler.frontend import import_model
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.frontend import import_model
 from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
 from tests.compiler.conftest import reference, sample_input
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.history import History, Run, default_history_path, device_key, parse_ref
 from edgeprune.device.stats import summarize
-from edgeprune.base.errors import EdgepruneError
 from tests.conftest import REPO
 
 TARGET = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver4", "num-cores": 2}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from edgeprune.device.opencl_check import check_artifact, split_source
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.device.opencl_check import check_artifact, split_source
 from tests.device.adreno_artifact import copy_of, user_adreno_artifact
 
 

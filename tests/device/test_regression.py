@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from edgeprune import compiler
+from edgeprune.cli import main
 from edgeprune.compiler.artifact import load_artifact
 from edgeprune.device.history import History
 from edgeprune.device.regression import FASTER, NO_CHANGE, SLOWER, compare, smallest_p
 from edgeprune.device.runners import runner_for
-from edgeprune.cli import main
 from tests.compiler.conftest import make_checkpoint
 from tests.device.test_history import make_run
 

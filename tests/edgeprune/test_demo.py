@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from edgeprune.demo import STATE_FILE, DemoConfig, run_demo, summary_table
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.demo import STATE_FILE, DemoConfig, run_demo, summary_table
 
 
 def tiny(out) -> DemoConfig:

@@ -12,15 +12,15 @@ import pytest
 import torch
 
 from edgeprune import compiler
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.history import History, now_utc, run_from_measurement
 from edgeprune.device.runners import runner_for
-from edgeprune.base.errors import EdgepruneError
-from edgeprune.report import ReportInputs, Table, write_report
-from edgeprune.report.charts import PALETTE, SLOWER_COLOUR
 from edgeprune.pruning.checkpoint import ArchInfo, read_arch, save_checkpoint
 from edgeprune.pruning.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_MEAN, SYNTHETIC_STD
 from edgeprune.pruning.models import build_model
 from edgeprune.pruning.prune import PruneConfig, prune
+from edgeprune.report import ReportInputs, Table, write_report
+from edgeprune.report.charts import PALETTE, SLOWER_COLOUR
 from tests.compiler.conftest import make_checkpoint
 from tests.device.test_history import make_run
 

@@ -1,13 +1,12 @@
 """Soft masks, the STE, and recoverable pruned channels (seed paper, section 3.2)."""
 
 import torch
-import torch.nn.functional as F
 
 from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings
 from edgeprune.pruning.coupling import analyze
+from edgeprune.pruning.macs import count_cost
 from edgeprune.pruning.masks import ChannelMasks, binarize
 from edgeprune.pruning.regularizer import MacsModel, MacsRegularizer
-from edgeprune.pruning.macs import count_cost
 from tests.pruning.nets import Inverted, masked, random_keep
 
 X = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

@@ -40,11 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.base.errors import EdgepruneError
+    from edgeprune.base.fileio import write_json
     from edgeprune.device.history import History, default_history_path, parse_ref, run_from_measurement
     from edgeprune.device.regression import record_and_compare
     from edgeprune.device.runners import MeasurementFailed, MeasurementInterrupted, runner_for
-    from edgeprune.base.errors import EdgepruneError
-    from edgeprune.base.fileio import write_json
 
     if args.baseline:
         parse_ref(args.baseline)

@@ -19,10 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.compiler.artifact import read_meta
-    from edgeprune.device.opencl_check import check_artifact
     from edgeprune.base.fileio import write_json
     from edgeprune.base.progress import Progress
+    from edgeprune.compiler.artifact import read_meta
+    from edgeprune.device.opencl_check import check_artifact
 
     meta = read_meta(args.artifact)
     total = len(args.func) if args.func else (meta.opencl or {}).get("funcs", 0)

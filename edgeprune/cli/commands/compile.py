@@ -26,13 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.base.errors import EdgepruneError
     from edgeprune.compiler import compile
     from edgeprune.compiler.artifact import read_meta
-    from edgeprune.base.errors import EdgepruneError
 
     configs, device_key, target, log_records = None, None, None, []
     if args.tuning_log is not None:
-        from edgeprune.compiler.target import resolve_target
+        from edgeprune.compiler.targets import resolve_target
         from edgeprune.compiler.tuner.log import configs_of, read_log
         from edgeprune.compiler.tuner.measure import device_key_of
 

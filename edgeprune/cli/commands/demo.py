@@ -25,8 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.demo import DemoConfig, run_demo, summary_table
     from edgeprune.base.errors import EdgepruneError
+    from edgeprune.demo import DemoConfig, run_demo, summary_table
 
     if not 0 < args.macs_fraction < 1:
         raise EdgepruneError(f"--macs-fraction must be between 0 and 1, got {args.macs_fraction}")

@@ -17,9 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from edgeprune.compiler import load_artifact
     from edgeprune.base.errors import EdgepruneError
     from edgeprune.base.fileio import atomic_path
+    from edgeprune.compiler import load_artifact
 
     artifact = load_artifact(args.artifact)
     try:

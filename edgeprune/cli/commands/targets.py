@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.device.targets import load_targets, target_files
+    from edgeprune.compiler.targets import load_targets, target_files
 
     targets = load_targets(target_files([args.targets_file] if args.targets_file else []))
     if args.json:

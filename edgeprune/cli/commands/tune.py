@@ -45,9 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeprune.base.interrupt import deferred_interrupt
     from edgeprune.compiler.tuner.measure import TimingPlan
     from edgeprune.compiler.tuner.tune import TuneJob, tune_model
-    from edgeprune.base.interrupt import deferred_interrupt
 
     job = TuneJob(
         src=args.src, log=args.log, trials=args.trials, target=args.target, targets_file=args.targets_file,

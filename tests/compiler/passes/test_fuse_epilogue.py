@@ -12,7 +12,8 @@ from edgeprune.compiler.build import fuse
 from edgeprune.compiler.frontend import import_model
 from edgeprune.compiler.passes.separable_resize import OUT_BLOCK
 from edgeprune.compiler.passes.structure import block_names, conv_kernels, convs_in, kernel_calls, prim_funcs, relax_ops
-from edgeprune.compiler.target import make_target, resolve_target
+from edgeprune.compiler.target import make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.pruning.checkpoint import load_checkpoint
 from tests.compiler.conftest import make_checkpoint
 

@@ -16,7 +16,8 @@ from edgeprune.compiler.passes import FuseEpilogue
 from edgeprune.compiler.passes.structure import block_names, conv_kernels, convs_in, prim_funcs
 from edgeprune.compiler.schedules.cpu import cpu_rules
 from edgeprune.compiler.schedules.registry import match
-from edgeprune.compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.targets import resolve_target
 
 Builder = Callable[..., relax.Expr]
 

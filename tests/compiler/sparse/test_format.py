@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.sparse import format as fmt
 from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
 from edgeprune.compiler.sparse.sizes import bsr_bytes, csr_bytes, dense_bytes
-from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.sparse.synthetic import column_sparse
 
 

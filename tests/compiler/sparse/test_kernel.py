@@ -15,8 +15,8 @@ from edgeprune.compiler.sparse import format as fmt
 from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
 from edgeprune.compiler.sparse.lower import dense_conv
 from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
-from tests.compiler.schedules.cases import RULES, TARGET, conv, prim_func, run
 from edgeprune.compiler.sparse.synthetic import column_sparse
+from tests.compiler.schedules.cases import RULES, TARGET, conv, prim_func, run
 
 # (in, out, kernel, stride, H, W, patterns): channels no multiple of 8, odd sizes.
 CASES = {

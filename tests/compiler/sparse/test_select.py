@@ -11,14 +11,15 @@ import tvm
 from torch import nn
 from tvm import relax
 
+from edgeprune.cli import main
 from edgeprune.compiler.artifact import load_artifact
 from edgeprune.compiler.build import build, fuse
 from edgeprune.compiler.frontend import import_model
 from edgeprune.compiler.passes.structure import kernel_calls
 from edgeprune.compiler.sparse.select import SparseOption, sparsify
 from edgeprune.compiler.sparse.synthetic import column_sparse
-from edgeprune.compiler.target import make_target, resolve_target
-from edgeprune.cli import main
+from edgeprune.compiler.target import make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.pruning.onnx_export import export_onnx
 
 SHAPE = (1, 6, 13, 15)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeprune.compiler.target import hardware_of, make_target, resolve_target
+from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.targets import resolve_target
 
 
 def save_onnx(path: Path, c_in: int = 32, c_mid: int = 32, hw: tuple[int, int] = (16, 24)) -> Path:

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from edgeprune.compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
 from tests.conftest import REPO
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}

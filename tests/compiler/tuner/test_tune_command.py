@@ -12,10 +12,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from edgeprune.compiler.target import resolve_target
-from edgeprune.compiler.tuner.log import best_records, read_log
-from edgeprune.cli import main
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.cli import main
+from edgeprune.compiler.targets import resolve_target
+from edgeprune.compiler.tuner.log import best_records, read_log
 
 FAST = ("--builders", "1", "--repeat", "2", "--min-repeat-ms", "2", "--timeout", "60", "--confirm-top", "1", "--confirm-rounds", "2")
 

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.runners import runner_for
 from edgeprune.device.runners.base import chunk_size
-from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import sample_input
 
 

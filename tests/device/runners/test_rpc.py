@@ -22,9 +22,9 @@ import time
 import numpy as np
 import pytest
 
+from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.runners import MeasurementFailed, runner_for
 from edgeprune.device.runners.localfarm import free_port, stop
-from edgeprune.base.errors import EdgepruneError
 from tests.compiler.conftest import sample_input
 from tests.conftest import REPO
 

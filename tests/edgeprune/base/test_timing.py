@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from edgeprune.device.compare import alternate_timers, medians, paired_ratios, wall_clock
+from edgeprune.base.timing import alternate_timers, medians, paired_ratios, wall_clock
 
 
 def test_contenders_take_turns_and_warmups_are_not_recorded():

@@ -10,10 +10,10 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from edgeprune.device import android
-from edgeprune.device.android import TRIPLE, export_library, find_linker, link_shared
-from edgeprune.device.opencl_check import split_source
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler import android
+from edgeprune.compiler.android import TRIPLE, export_library, find_linker, link_shared
+from edgeprune.device.opencl_check import split_source
 from tests.device.adreno_artifact import user_adreno_artifact
 
 

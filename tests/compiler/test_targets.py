@@ -8,9 +8,8 @@ import platform
 import pytest
 import tvm
 
-from edgeprune.compiler.target import resolve_target
-from edgeprune.device.targets import ENV_VAR, device_type, get_target, load_targets, triple
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.targets import ENV_VAR, device_type, get_target, load_targets, resolve_target, triple
 
 S23 = """
 format_version = 1

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.target import host_target_dict
 
 ENV_VAR = "EDGEPRUNE_TARGETS"
 FORMAT_VERSION = 1
@@ -103,8 +104,6 @@ def triple(tvm_dict: dict[str, Any]) -> str:
 
 
 def _builtins() -> dict[str, DeviceTarget]:
-    from edgeprune.compiler.target import host_target_dict
-
     entries = [
         DeviceTarget("host", host_target_dict(), "this machine's CPU as LLVM detects it, all cores it may use"),
         DeviceTarget(
@@ -222,3 +221,8 @@ def get_target(name: str, targets_file: str | os.PathLike[str] | None = None) ->
     if name not in known:
         raise EdgepruneError(f"unknown target {name!r} (known: {', '.join(known)}; add your own with --targets-file)")
     return known[name]
+
+
+def resolve_target(name: str, targets_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The TVM target dict of a target name given on the command line."""
+    return dict(get_target(name, targets_file).tvm)
