@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.pruning.coupling import ChannelGraph, Consumer, _torch_pruning_ties, analyze, check_layer_names, default_prunable
+from edgeprune.pruning.coupling import ChannelGraph, Consumer, analyze, check_layer_names, default_prunable
+from edgeprune.pruning.coupling.torch_pruning_check import torch_pruning_ties
 from edgeprune.pruning.models import build_model
 from tests.pruning import nets
 
@@ -295,5 +296,5 @@ def test_deeplabv3plus_backbone_groups():
     assert by_producer(graph, "aspp.project.0").reason == "decoder.fuse.0.0.0 spans channels of several groups"
     assert nets.site_macs(graph) == nets.conv_linear_macs(model, X64)
     # Torch-Pruning agrees on every backbone group.
-    ties = _torch_pruning_ties(model, X64, [g.producers[0] for g in prunable])
+    ties = torch_pruning_ties(model, X64, [g.producers[0] for g in prunable])
     assert sorted(map(sorted, ties)) == sorted(sorted(g.producers) for g in prunable)
