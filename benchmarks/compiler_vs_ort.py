@@ -42,9 +42,10 @@ from edgeprune.compiler.target import hardware_of, host_cores, make_target
 from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.threads import set_num_threads
 from edgeprune.compiler.tuner.log import tuning_configs
-from edgeprune.compiler.tuner.measure import arg_specs, random_args
+from edgeprune.compiler.tuner.measure import arg_specs
 from edgeprune.compiler.tuner.tasks import workload_flops
 from edgeprune.device.compare import Engine, alternate, onnxruntime_engine
+from edgeprune.device.runners.kernels import random_args
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compiler_vs_ort.json"
 FULL_SIZES = {"topformer-tiny": (512, 512), "topformer-base": (512, 512), "topformer-pruned": (512, 512),

@@ -44,7 +44,7 @@ from edgeprune.compiler.artifact import load_artifact
 from edgeprune.device.compare import alternate
 from edgeprune.device.history import History
 from edgeprune.device.regression import compare
-from edgeprune.device.runners import runner_for
+from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import summarize
 from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
 from edgeprune.pruning.models import build_model
@@ -107,7 +107,7 @@ def gate_rows(args: argparse.Namespace, work: Path) -> list[dict]:
         code, obj = bench(artifact, history, args.runs, args.number, args.threads, *gate)
         rows.append(row(f"repeat {i + 1}: same artifact vs last", code, obj))
 
-    measured = runner_for("local").measure(artifact, runs=args.runs, warmup=10, number=args.number,
+    measured = DeviceSpec.parse("local").runner().measure(artifact, runs=args.runs, warmup=10, number=args.number,
                                            threads=args.threads)
     with History(history) as h:
         like = h.run(rows[-1]["run"])

@@ -27,8 +27,8 @@ import torch
 from edgeprune import compiler
 from edgeprune.base.fileio import write_json
 from edgeprune.base.timing import alternate_timers, wall_clock
-from edgeprune.device.runners import runner_for
 from edgeprune.device.runners.localfarm import LocalFarm
+from edgeprune.device.spec import DeviceSpec
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "rpc_vs_local.json"
 
@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, LocalFarm(Path(tmp)) as farm:
         art = compiler.compile(checkpoint(args.model, args.size, Path(tmp) / "ckpt"), out=Path(tmp) / "art")
         farm.server("bench")
-        runners = {"local": runner_for("local"), "rpc": runner_for(str(farm.address("bench")))}
+        runners = {"local": DeviceSpec.parse("local").runner(), "rpc": DeviceSpec.parse(str(farm.address("bench"))).runner()}
         timings: dict[str, list[float]] = {name: [] for name in runners}
 
         def measured(name: str) -> Callable[[], float]:

@@ -43,9 +43,11 @@ from edgeprune.base.timing import alternate_timers, medians  # noqa: E402
 from edgeprune.base.workers import JobFailure, WorkerPool  # noqa: E402
 from edgeprune.compiler.target import host_cores, make_target  # noqa: E402
 from edgeprune.compiler.targets import resolve_target
-from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, build_kernel, make_runner, time_library  # noqa: E402
+from edgeprune.compiler.tuner.measure import Measurer, build_kernel  # noqa: E402
 from edgeprune.compiler.tuner.session import TuneSession  # noqa: E402
 from edgeprune.compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
+from edgeprune.device.runners.kernels import TimingPlan, time_library  # noqa: E402
+from edgeprune.device.spec import DeviceSpec  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONV_OPS = ("conv2d", "conv2d_1x1", "depthwise_conv2d")
@@ -138,7 +140,7 @@ def tuning_cost(task: Task, target: dict) -> dict:
     out = {}
     for builders in sorted({1, host_cores()}):
         configs = [space.config(g) for g in genes[: 4 * host_cores()]]
-        measurer = Measurer(make_runner("local", PLAN, 120), target, builders, 120)
+        measurer = Measurer(DeviceSpec.parse("local"), PLAN, target, builders, 120, 120)
         try:
             measurer.measure([(task.kernel, configs[0])])  # workers warm
             started = time.perf_counter()
@@ -201,7 +203,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgeprune-tuner-bench-") as tmp:
         work = Path(tmp)
-        measurer = Measurer(make_runner("local", PLAN, 120), target, host_cores(), 120)
+        measurer = Measurer(DeviceSpec.parse("local"), PLAN, target, host_cores(), 120, 120)
         # MetaSchedule runs in a worker of its own, under a timeout: it may not finish here.
         ms_pool = WorkerPool(1, warmup=import_metaschedule) if args.ms_trials > 0 else None
         try:

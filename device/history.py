@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sqlite3
 import subprocess
 import time
@@ -25,11 +24,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.artifact import META_FILE, read_meta
 from edgeprune.device.runners.base import artifact_sha256
+from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import LatencyStats
 
 SCHEMA_VERSION = 1
@@ -99,19 +98,6 @@ def default_history_path() -> Path:
     """``$XDG_CACHE_HOME/edgeprune/history.sqlite`` (``~/.cache/...`` when the variable is unset)."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "edgeprune" / "history.sqlite"
-
-
-def device_key(device: str) -> str:
-    """The stable name of a ``--device`` for the history: ``local:<host>`` or ``rpc:<key>``.
-
-    A tracker's address may change between CI runs; the key names the kind of phone.
-    """
-    if device == "local":
-        return f"local:{platform.node()}"
-    if device.startswith("rpc://"):
-        key = urlparse(device).path.strip("/")
-        return f"rpc:{key}" if key else device
-    return device
 
 
 def git_commit(meta: dict[str, Any] | None = None, cwd: Path | None = None) -> str | None:
@@ -318,8 +304,8 @@ def run_for_artifact(artifact: str | os.PathLike[str], stats: LatencyStats, thre
         model=model or root.resolve().name,
         artifact_sha256=artifact_sha256(root),
         target=meta.target,
-        device_key=device_key(device),
-        device=description or device_key(device),
+        device_key=DeviceSpec.parse(device).history_key,
+        device=description or DeviceSpec.parse(device).history_key,
         edgeprune_version=meta.edgeprune_version,
         tvm_version=meta.tvm_version,
         git_commit=git_commit(raw),

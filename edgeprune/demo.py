@@ -127,8 +127,8 @@ def _prune(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _tune(cfg: DemoConfig) -> dict[str, Any]:
-    from edgeprune.compiler.tuner.measure import TimingPlan
     from edgeprune.compiler.tuner.tune import TuneJob, tune_model
+    from edgeprune.device.runners.kernels import TimingPlan
 
     log = cfg.out / TUNING_LOG
     report = tune_model(TuneJob(

@@ -10,9 +10,11 @@ from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.progress import Progress
 from edgeprune.compiler.target import host_cores
 from edgeprune.compiler.targets import device_type, resolve_target
-from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, device_key_of, make_runner
+from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.compiler.tuner.session import TuneReport, TuneSession
 from edgeprune.compiler.tuner.tasks import model_tasks, select_tasks
+from edgeprune.device.runners.kernels import TimingPlan
+from edgeprune.device.spec import DeviceSpec
 
 
 @dataclass
@@ -48,7 +50,7 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     """
 
     log = os.fspath(job.log)
-    device_key_of(job.device)
+    device = DeviceSpec.parse(job.device)
     if os.path.isdir(log):
         raise EdgepruneError(f"{log}: is a directory, not a tuning log")
     if os.path.exists(log) and os.path.getsize(log) > 0 and not job.resume:
@@ -66,8 +68,7 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
                              f"(ops: {', '.join(ops)})")
     announce(f"{job.src}: {len(tasks)} workloads to tune ({sum(t.calls for t in tasks)} kernel calls), "
              f"{job.trials} trials, {job.strategy} on {job.device}")
-    measurer = Measurer(make_runner(job.device, job.plan or TimingPlan(), job.timeout), target,
-                        job.builders or host_cores(), job.timeout)
+    measurer = Measurer(device, job.plan or TimingPlan(), target, job.builders or host_cores(), job.timeout, job.timeout)
     try:
         session = TuneSession(tasks, target, measurer, log, job.strategy, job.seed, batch_hook=should_stop,
                               confirm_top=job.confirm_top, confirm_rounds=job.confirm_rounds)

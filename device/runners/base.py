@@ -1,6 +1,8 @@
 """The runner interface, the measurement every runner returns, and the loop that times.
 
-A runner puts an artifact on a device (``open``) and hands back a ``Loaded`` model. The
+A runner measures two things on its device: whole artifacts (``edgeprune bench``: ``open``,
+``measure``, ``run``) and single kernel libraries (the tuner: ``time_kernels``). For an
+artifact, it puts it on the device (``open``) and hands back a ``Loaded`` model. The
 measuring loop is the same on every device, shaped like TFLite's benchmark_model: one cold
 first run, ``warmup`` untimed runs, then timed runs until both ``runs`` runs and
 ``min_time_s`` seconds of timing are reached. Runs are timed in chunks of about a second, so a
@@ -14,7 +16,7 @@ import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.workers import JobFailure
 from edgeprune.compiler.artifact import LIB_FILE, META_FILE
+from edgeprune.device.runners.kernels import KernelLibrary, TimingPlan
 from edgeprune.device.stats import LatencyStats, summarize
 
 CHUNK_S = 1.0  # timed runs per device call: about this many seconds' worth
@@ -116,13 +120,22 @@ def chunk_size(ms_per_timing: float, runs_left: int, seconds_left: float) -> int
 
 
 class Runner(ABC):
-    """Where an artifact runs: ``open`` loads it there; ``measure`` and ``run`` use that."""
+    """Where artifacts and kernels run: ``open`` loads an artifact there, ``measure`` and
+    ``run`` use that; ``time_kernels`` times kernel libraries there."""
 
     name: str
 
     @abstractmethod
     def open(self, path: Path, threads: int | None = None) -> AbstractContextManager[Loaded]:
         """Load the artifact directory ``path`` on the device (``threads``: None = default)."""
+
+    @abstractmethod
+    def time_kernels(self, libraries: Sequence[KernelLibrary], plan: TimingPlan) -> list[dict[str, float] | JobFailure]:
+        """Latency summary (``kernels.summarize_ms``) of each library's ``main``, in order; a
+        library that fails to load, crashes or hangs is a ``JobFailure``, never an exception."""
+
+    def close(self) -> None:
+        """Release what ``time_kernels`` holds (worker processes); the runner stays usable."""
 
     def run(self, path: str | Path, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         """Outputs of the artifact on ``arrays``, computed on the device."""

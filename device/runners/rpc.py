@@ -1,6 +1,6 @@
-"""``--device rpc://HOST:PORT/KEY``: an artifact on a device of the farm behind a TVM RPC tracker.
+"""``--device rpc://HOST:PORT/KEY``: a device of the farm behind a TVM RPC tracker.
 
-The runner asks the tracker for a free device under KEY (a phone running TVM's ``tvm_rpc``
+For an artifact (``bench``), the runner asks the tracker for a free device under KEY (a phone running TVM's ``tvm_rpc``
 server, or any ``python -m tvm.exec.rpc_server``), checks that the artifact can run there,
 uploads ``model.so``, loads it into a Relax VM on the device's CPU or OpenCL device, and times
 ``main`` there with TVM's ``time_evaluator``: only timings travel back.
@@ -8,12 +8,17 @@ uploads ``model.so``, loads it into a Relax VM on the device's CPU or OpenCL dev
 Every wait is bounded by ``timeout_s``: the tracker, a free device, and each call on the
 device (beyond the time the call is expected to take), so a device that drops or stops
 answering becomes a one-line error, never a hang.
+
+For the tuner's kernel libraries (``time_kernels``), every library asks the tracker for a
+session of its own, so with several devices under one key the tracker spreads them over all.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +27,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.workers import JobFailure
 from edgeprune.compiler.artifact import LIB_FILE, Artifact, read_meta
 from edgeprune.compiler.targets import device_type, triple
 from edgeprune.device.runners.base import Runner
 from edgeprune.device.runners.deadline import call_with_deadline, sever
-from edgeprune.device.runners.tracker import Granted, TrackerAddress, last_line, request_session
+from edgeprune.device.runners.kernels import KernelLibrary, TimingPlan, time_loaded
+from edgeprune.device.runners.tracker import Granted, TrackerAddress, last_line, registered_servers, request_session
 
 T = TypeVar("T")
 _BIG_CORES = 1  # TVM thread-pool affinity mode: the fastest cores (what phones want)
@@ -170,3 +177,20 @@ class RPCRunner(Runner):
             remote.call(lambda: session.get_function("runtime.config_threadpool")(_BIG_CORES, threads),
                         f"setting {threads} threads")
         yield RemoteModel(Artifact(path, meta, vm, dev), remote, described, threads or 0)
+
+    def time_kernels(self, libraries: Sequence[KernelLibrary], plan: TimingPlan) -> list[dict[str, float] | JobFailure]:
+        """Each library in a session of its own, in as many threads as the key has devices, so
+        the tracker, not edgeprune, decides which device takes which library."""
+        servers = registered_servers(self.address)
+        if servers == 0:
+            raise EdgepruneError(f"{self.address}: the tracker has no device under key {self.address.key!r}")
+        with ThreadPoolExecutor(max_workers=servers) as pool:
+            return list(pool.map(lambda library: self._time_kernel(*library, plan), libraries))
+
+    def _time_kernel(self, path: str, args: tuple, plan: TimingPlan) -> dict[str, float] | JobFailure:
+        try:
+            session = request_session(self.address, self.timeout_s, session_timeout_s=self.timeout_s).session
+            session.upload(path)
+            return time_loaded(session.load_module(os.path.basename(path)), session.cpu(), args, plan)
+        except Exception as exc:  # noqa: BLE001 - a device that fails a candidate is data
+            return JobFailure(f"rpc: {last_line(exc)}")

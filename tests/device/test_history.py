@@ -9,7 +9,8 @@ import time
 import pytest
 
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.device.history import History, Run, default_history_path, device_key, parse_ref
+from edgeprune.device.history import History, Run, default_history_path, parse_ref
+from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import summarize
 from tests.conftest import REPO
 
@@ -122,7 +123,7 @@ def test_bad_history_files(tmp_path):
 
 
 def test_names_and_default_path(monkeypatch, tmp_path):
-    assert device_key("rpc://127.0.0.1:9190/s21") == "rpc:s21"
-    assert device_key("local").startswith("local:")
+    assert DeviceSpec.parse("rpc://127.0.0.1:9190/s21").history_key == "rpc:s21"
+    assert DeviceSpec.parse("local").history_key.startswith("local:")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_history_path() == tmp_path / "edgeprune" / "history.sqlite"

@@ -10,7 +10,7 @@ from edgeprune.cli import main
 from edgeprune.compiler.artifact import load_artifact
 from edgeprune.device.history import History
 from edgeprune.device.regression import FASTER, NO_CHANGE, SLOWER, compare, smallest_p
-from edgeprune.device.runners import runner_for
+from edgeprune.device.spec import DeviceSpec
 from tests.compiler.conftest import make_checkpoint
 from tests.device.test_history import make_run
 
@@ -86,7 +86,7 @@ def test_bench_gate_exits_3_on_an_injected_slowdown(artifact, cli, tmp_path, cap
     # process) is a regression however loaded the machine is: at 1.5x, timings taken in this
     # long-lived pytest process ran 1.5x slower than the CLI's once and the gate passed. (The 20%
     # case is tested above, on interleaved real timings.)
-    measured = runner_for("local").measure(artifact, runs=30, warmup=3, threads=1)
+    measured = DeviceSpec.parse("local").runner().measure(artifact, runs=30, warmup=3, threads=1)
     with History(history) as h:
         like = h.run(1)
         fast = h.record(make_run([t / 10 for t in measured.stats.timings_ms], model=like.model, key=like.device_key,

@@ -14,7 +14,7 @@ import torch
 from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.history import History, now_utc, run_from_measurement
-from edgeprune.device.runners import runner_for
+from edgeprune.device.spec import DeviceSpec
 from edgeprune.pruning.checkpoint import ArchInfo, read_arch, save_checkpoint
 from edgeprune.pruning.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_MEAN, SYNTHETIC_STD
 from edgeprune.pruning.models import build_model
@@ -45,7 +45,7 @@ def inputs(tmp_path_factory) -> ReportInputs:
     history = root / "h.sqlite"
     with History(history) as h:
         for _ in range(2):
-            measured = runner_for("local").measure(artifact, runs=20, warmup=2, threads=1)
+            measured = DeviceSpec.parse("local").runner().measure(artifact, runs=20, warmup=2, threads=1)
             real = h.record(run_from_measurement(measured, artifact, "local", model="chain"))
         slower = make_run([t * 1.5 for t in real.stats.timings_ms], model="chain", key=real.device_key, target=real.target)
         h.record(replace(slower, time=now_utc()))  # an injected regression: drawn red

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.base.fileio import write_json
     from edgeprune.device.history import History, default_history_path, parse_ref, run_from_measurement
     from edgeprune.device.regression import record_and_compare
-    from edgeprune.device.runners import MeasurementFailed, MeasurementInterrupted, runner_for
+    from edgeprune.device.runners import MeasurementFailed, MeasurementInterrupted
+    from edgeprune.device.spec import DeviceSpec
 
     if args.baseline:
         parse_ref(args.baseline)
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     history = args.history or default_history_path()
     if not args.no_history:
         History(history).close()  # a bad history file fails now, not after the measurement
-    runner = runner_for(args.device, timeout_s=args.timeout_s, priority=args.priority)
+    runner = DeviceSpec.parse(args.device).runner(timeout_s=args.timeout_s, priority=args.priority)
     try:
         with _ChunkProgress(f"bench {args.device}") as progress:
             result = runner.measure(args.artifact, runs=args.runs, warmup=args.warmup, number=args.number,

@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tuning_log is not None:
         from edgeprune.compiler.targets import resolve_target
         from edgeprune.compiler.tuner.log import configs_of, read_log
-        from edgeprune.compiler.tuner.measure import device_key_of
+        from edgeprune.device.spec import DeviceSpec
 
-        device_key = device_key_of(args.device) if args.device else None
+        device_key = DeviceSpec.parse(args.device).tuning_key if args.device else None
         target = resolve_target(args.target, args.targets_file)
         log_records = read_log(args.tuning_log).records
         configs = configs_of(log_records, target, device_key)

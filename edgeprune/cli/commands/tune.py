@@ -46,8 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.base.interrupt import deferred_interrupt
-    from edgeprune.compiler.tuner.measure import TimingPlan
     from edgeprune.compiler.tuner.tune import TuneJob, tune_model
+    from edgeprune.device.runners.kernels import TimingPlan
 
     job = TuneJob(
         src=args.src, log=args.log, trials=args.trials, target=args.target, targets_file=args.targets_file,

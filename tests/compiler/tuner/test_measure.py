@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgeprune.compiler.tuner.measure import TimingPlan, build_kernel, time_library
+from edgeprune.compiler.tuner.measure import build_kernel
+from edgeprune.device.runners.kernels import TimingPlan, time_library
 
 
 def test_warm_and_cold_plans_time_a_built_kernel(conv1x1_task, host_target, tmp_path):

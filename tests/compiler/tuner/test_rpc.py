@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, make_runner
+from edgeprune.compiler.tuner.measure import Measurer
+from edgeprune.device.runners.kernels import TimingPlan
 from edgeprune.device.runners.tracker import registered_servers
+from edgeprune.device.spec import DeviceSpec
 from tests.device.runners.conftest import farm, stop  # noqa: F401 - the farm fixture
 
 
@@ -18,8 +20,8 @@ def test_measurements_spread_over_every_device_under_the_key(farm, conv1x1_task,
         while registered_servers(farm.address("tuner")) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert registered_servers(farm.address("tuner")) == 2
-        measurer = Measurer(make_runner(str(farm.address("tuner")), TimingPlan(repeat=2, min_repeat_ms=2), 60),
-                            host_target, builders=2, build_timeout_s=60)
+        measurer = Measurer(DeviceSpec.parse(str(farm.address("tuner"))), TimingPlan(repeat=2, min_repeat_ms=2),
+                            host_target, builders=2, build_timeout_s=60, timeout_s=60)
         try:
             space = conv1x1_task.space
             configs = [space.config(g) for g in space.valid_genes()[:6]]

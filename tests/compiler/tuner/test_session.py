@@ -8,8 +8,10 @@ import math
 import pytest
 
 from edgeprune.compiler.tuner.log import read_log, tuning_configs
-from edgeprune.compiler.tuner.measure import Measurer, TimingPlan, make_runner
+from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.compiler.tuner.session import TuneSession, allocate
+from edgeprune.device.runners.kernels import TimingPlan
+from edgeprune.device.spec import DeviceSpec
 from tests.compiler.tuner.conftest import task_with_rule
 from tests.compiler.tuner.rules import FAULTS, FaultyConv1x1, PoorDefaultConv1x1
 
@@ -18,7 +20,7 @@ PLAN = TimingPlan(repeat=3, min_repeat_ms=5)
 
 @pytest.fixture(scope="module")
 def measurer(host_target):
-    m = Measurer(make_runner("local", PLAN, timeout_s=60), host_target, builders=2, build_timeout_s=4)
+    m = Measurer(DeviceSpec.parse("local"), PLAN, host_target, builders=2, build_timeout_s=4, timeout_s=60)
     yield m
     m.close()
 

@@ -4,15 +4,19 @@ import time
 
 import numpy as np
 import pytest
+import tvm
+from tvm import te
 
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.device.runners import runner_for
+from edgeprune.base.workers import JobFailure
 from edgeprune.device.runners.base import chunk_size
+from edgeprune.device.runners.kernels import TimingPlan
+from edgeprune.device.spec import DeviceSpec
 from tests.compiler.conftest import sample_input
 
 
 def test_local_runner_measures(host_artifact):
-    result = runner_for("local").measure(host_artifact, runs=7, warmup=1, threads=1)
+    result = DeviceSpec.parse("local").runner().measure(host_artifact, runs=7, warmup=1, threads=1)
     s = result.stats
     assert s.runs == 7 and len(s.timings_ms) == 7
     assert 0 < s.min_ms <= s.median_ms <= s.p90_ms <= s.p95_ms <= s.max_ms
@@ -23,7 +27,7 @@ def test_local_runner_measures(host_artifact):
 
 def test_min_time_keeps_timing_beyond_the_runs(host_artifact):
     started = time.monotonic()
-    result = runner_for("local").measure(host_artifact, runs=2, warmup=1, min_time_s=0.5, threads=1)
+    result = DeviceSpec.parse("local").runner().measure(host_artifact, runs=2, warmup=1, min_time_s=0.5, threads=1)
     assert time.monotonic() - started >= 0.5
     assert result.stats.runs > 2 and result.min_time_s == 0.5
 
@@ -32,7 +36,7 @@ def test_run_computes_the_outputs_here(host_artifact):
     from edgeprune.compiler.artifact import load_artifact
 
     x = sample_input(load_artifact(host_artifact).inputs[0].shape)
-    np.testing.assert_array_equal(runner_for("local").run(host_artifact, x), load_artifact(host_artifact)(x))
+    np.testing.assert_array_equal(DeviceSpec.parse("local").runner().run(host_artifact, x), load_artifact(host_artifact)(x))
 
 
 def test_chunks_hold_about_a_second_of_runs():
@@ -45,4 +49,21 @@ def test_chunks_hold_about_a_second_of_runs():
 @pytest.mark.parametrize("device", ["gpu", "rpc://nowhere/s21", "rpc://host:9190/", "rpc://host:port/s21"])
 def test_bad_device_values(device):
     with pytest.raises(EdgepruneError, match="--device"):
-        runner_for(device)
+        DeviceSpec.parse(device).runner()
+
+
+def test_time_kernels_times_each_library_and_reports_failures_as_data(tmp_path):
+    a = te.placeholder((64,), name="a")
+    b = te.compute((64,), lambda i: a[i] * 2.0, name="b")
+    mod = tvm.IRModule({"main": te.create_prim_func([a, b]).with_attr("global_symbol", "main")})
+    path = tmp_path / "double.so"
+    tvm.compile(mod, tvm.target.Target("llvm")).export_library(str(path))
+    args = (((64,), "float32"), ((64,), "float32"))
+    runner = DeviceSpec.parse("local").runner(timeout_s=60)
+    try:
+        timed, missing = runner.time_kernels([(str(path), args), (str(tmp_path / "absent.so"), args)],
+                                             TimingPlan(repeat=3, min_repeat_ms=1, threads=1))
+    finally:
+        runner.close()
+    assert timed["runs"] == 3 and 0 < timed["min_ms"] <= timed["median_ms"]
+    assert isinstance(missing, JobFailure)

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.device.runners import MeasurementFailed, runner_for
+from edgeprune.device.runners import MeasurementFailed
 from edgeprune.device.runners.localfarm import free_port, stop
+from edgeprune.device.spec import DeviceSpec
 from tests.compiler.conftest import sample_input
 from tests.conftest import REPO
 
@@ -51,14 +52,14 @@ def test_rpc_and_local_give_the_same_report_and_outputs(host_artifact, server, c
     assert remote["threads"] == local["threads"] == 1 and remote["partial"] is False
 
     x = sample_input([1, 3, 45, 61], seed=3)
-    np.testing.assert_array_equal(runner_for(server).run(host_artifact, x), runner_for("local").run(host_artifact, x))
+    np.testing.assert_array_equal(DeviceSpec.parse(server).runner().run(host_artifact, x), DeviceSpec.parse("local").runner().run(host_artifact, x))
 
 
 def test_unreachable_tracker(host_artifact):
     device = f"rpc://127.0.0.1:{free_port()}/test-key"  # nothing listens there
     started = time.monotonic()
     with pytest.raises(EdgepruneError, match=r"the RPC tracker at 127\.0\.0\.1:\d+ cannot be reached"):
-        runner_for(device, timeout_s=2).measure(host_artifact, runs=1)
+        DeviceSpec.parse(device).runner(timeout_s=2).measure(host_artifact, runs=1)
     assert time.monotonic() - started < 2 + SLACK_S
 
 
@@ -69,26 +70,26 @@ def test_a_port_that_never_answers(host_artifact):
         device = f"rpc://127.0.0.1:{silent.getsockname()[1]}/test-key"
         started = time.monotonic()
         with pytest.raises(EdgepruneError, match="does not answer as a TVM RPC tracker"):
-            runner_for(device, timeout_s=1).measure(host_artifact, runs=1)
+            DeviceSpec.parse(device).runner(timeout_s=1).measure(host_artifact, runs=1)
     assert time.monotonic() - started < 1 + SLACK_S
 
 
 def test_key_without_servers(farm, host_artifact):
     started = time.monotonic()
     with pytest.raises(EdgepruneError, match="no free device within 1 s .no server is registered under key 'nobody'"):
-        runner_for(str(farm.address("nobody")), timeout_s=1).measure(host_artifact, runs=1)
+        DeviceSpec.parse(str(farm.address("nobody"))).runner(timeout_s=1).measure(host_artifact, runs=1)
     assert time.monotonic() - started < 1 + SLACK_S
 
 
 def test_busy_device_times_out_and_is_not_held_afterwards(host_artifact, server):
-    runner = runner_for(server, timeout_s=2)
+    runner = DeviceSpec.parse(server).runner(timeout_s=2)
     with runner.open(host_artifact):  # holds the key's only device
         started = time.monotonic()
         with pytest.raises(EdgepruneError, match=r"no free device within 2 s \(1 registered under the key, all busy\)"):
             runner.measure(host_artifact, runs=1)
         assert time.monotonic() - started < 2 + SLACK_S
     # the abandoned request was withdrawn: the freed device serves the next one
-    assert runner_for(server, timeout_s=30).measure(host_artifact, runs=2, warmup=0).stats.runs == 2
+    assert DeviceSpec.parse(server).runner(timeout_s=30).measure(host_artifact, runs=2, warmup=0).stats.runs == 2
 
 
 def test_device_dropping_mid_run_keeps_the_runs_timed(farm, servers, host_artifact):
@@ -100,7 +101,7 @@ def test_device_dropping_mid_run_keeps_the_runs_timed(farm, servers, host_artifa
 
         started = time.monotonic()
         with pytest.raises(MeasurementFailed, match="timed runs kept") as info:
-            runner_for(str(farm.address("drop-key")), timeout_s=10).measure(
+            DeviceSpec.parse(str(farm.address("drop-key"))).runner(timeout_s=10).measure(
                 host_artifact, runs=10**6, warmup=1, on_chunk=kill_the_server)
         assert time.monotonic() - started < 10 + SLACK_S
     finally:
@@ -121,7 +122,7 @@ def test_frozen_device_times_out(farm, servers, host_artifact):
             frozen_at = time.monotonic()
 
         with pytest.raises(MeasurementFailed, match=r"timing: no answer within [\d.]+ s") as info:
-            runner_for(str(farm.address("frozen-key")), timeout_s=2).measure(
+            DeviceSpec.parse(str(farm.address("frozen-key"))).runner(timeout_s=2).measure(
                 host_artifact, runs=10**6, warmup=1, on_chunk=freeze_the_server)
         waited = time.monotonic() - frozen_at
     finally:
@@ -144,14 +145,14 @@ def _with_target(host_artifact, tmp_path, target: dict) -> str:
 def test_artifact_for_another_architecture_is_refused(host_artifact, server, tmp_path):
     art = _with_target(host_artifact, tmp_path, {"kind": "llvm", "mtriple": "aarch64-linux-android"})
     with pytest.raises(EdgepruneError, match=rf"built for aarch64-linux-android .*, but {server} is a {platform.machine()}"):
-        runner_for(server, timeout_s=30).measure(art, runs=1)
+        DeviceSpec.parse(server).runner(timeout_s=30).measure(art, runs=1)
 
 
 def test_opencl_artifact_on_a_device_without_opencl_is_refused(host_artifact, server, tmp_path):
     host = {"kind": "llvm", "mtriple": f"{platform.machine()}-linux-gnu"}
     art = _with_target(host_artifact, tmp_path, {"kind": "opencl", "device": "adreno", "host": host})
     with pytest.raises(EdgepruneError, match=f"built for OpenCL .*, but {server} has no OpenCL device"):
-        runner_for(server, timeout_s=30).measure(art, runs=1)
+        DeviceSpec.parse(server).runner(timeout_s=30).measure(art, runs=1)
 
 
 def test_bench_cli_keeps_the_runs_timed_when_interrupted(server, host_artifact, tmp_path):
