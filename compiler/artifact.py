@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
+from edgeprune.base.formats import check_version
 from edgeprune.compiler.frontend import TensorSpec
 from edgeprune.compiler.threads import default_num_threads, set_num_threads
 
@@ -83,10 +84,7 @@ class ArtifactMeta:
     def from_json(cls, obj: Any, path: Path) -> "ArtifactMeta":
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise EdgepruneError(f"{path}: not an edgeprune artifact meta.json (no format '{FORMAT}')")
-        if obj.get("format_version") != FORMAT_VERSION:
-            raise EdgepruneError(
-                f"{path}: format_version {obj.get('format_version')!r} is not supported (this edgeprune reads {FORMAT_VERSION})"
-            )
+        check_version(obj.get("format_version"), FORMAT_VERSION, where=str(path))
         try:
             return cls(
                 target=obj["target"],
@@ -276,7 +274,6 @@ def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) 
         lib = tvm.runtime.load_module(str(lib_path))
         vm = relax.VirtualMachine(lib, tvm.cpu())
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign .so fails in many ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgepruneError(f"{lib_path}: cannot be loaded: {first}") from exc
+        raise EdgepruneError(f"{lib_path}: cannot be loaded: {first_line(exc)}") from exc
     set_num_threads(num_threads or default_num_threads())
     return Artifact(root, meta, vm)

@@ -20,7 +20,7 @@ from pathlib import Path
 import tvm
 from tvm import relax
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
 
 INPUT_NAME = "input"
@@ -71,11 +71,6 @@ def _check_shape(shape: Sequence[int], path: Path) -> tuple[int, ...]:
     return dims
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _sha256(paths: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     for p in paths:
@@ -118,7 +113,7 @@ def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedMod
             # Core ATen, as TVM's frontend would decompose it; checked below before translating.
             program = torch.export.export(ckpt.model, (example,)).run_decompositions()
     except Exception as exc:  # noqa: BLE001 - any export failure is about the user's model
-        raise EdgepruneError(f"{root}: torch.export failed at input {list(shape)}: {_first_line(exc)}") from exc
+        raise EdgepruneError(f"{root}: torch.export failed at input {list(shape)}: {first_line(exc)}") from exc
     _check_torch_ops(program, root)
     try:
         with warnings.catch_warnings():
@@ -127,7 +122,7 @@ def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedMod
                 program, keep_params_as_input=False, unwrap_unit_return_tuple=True, run_ep_decomposition=False
             )
     except Exception as exc:  # noqa: BLE001
-        raise EdgepruneError(f"{root}: TVM's PyTorch frontend failed: {_first_line(exc)}") from exc
+        raise EdgepruneError(f"{root}: TVM's PyTorch frontend failed: {first_line(exc)}") from exc
     inputs = [TensorSpec(INPUT_NAME, shape, "float32")]
     outputs = _outputs_of(mod, [OUTPUT_NAME], root)
     digest = _sha256([root / ARCH_FILE, root / MODEL_FILE])
@@ -187,7 +182,7 @@ def _import_onnx(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
             warnings.simplefilter("ignore")
             mod = from_onnx(model, shape_dict={graph_input.name: list(shape)}, keep_params_in_input=False)
     except Exception as exc:  # noqa: BLE001
-        raise EdgepruneError(f"{path}: TVM's ONNX frontend failed: {_first_line(exc)}") from exc
+        raise EdgepruneError(f"{path}: TVM's ONNX frontend failed: {first_line(exc)}") from exc
     mod = relax.transform.FoldConstant()(mod)
     inputs = [TensorSpec(graph_input.name, tuple(shape), "float32")]
     outputs = _outputs_of(mod, [o.name for o in model.graph.output], path)
@@ -200,13 +195,13 @@ def _load_onnx(path: Path):
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - protobuf raises assorted errors on garbage
-        raise EdgepruneError(f"{path}: not an ONNX model ({_first_line(exc)})") from exc
+        raise EdgepruneError(f"{path}: not an ONNX model ({first_line(exc)})") from exc
     if not model.graph.node or not model.graph.input or not model.opset_import:
         raise EdgepruneError(f"{path}: not an ONNX model (no graph, inputs or opset)")
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001
-        raise EdgepruneError(f"{path}: invalid ONNX model: {_first_line(exc)}") from exc
+        raise EdgepruneError(f"{path}: invalid ONNX model: {first_line(exc)}") from exc
     return model
 
 
@@ -231,7 +226,7 @@ def _simplify(model, input_name: str, shape: tuple[int, ...], path: Path):
             warnings.simplefilter("ignore")
             simplified, ok = onnxsim.simplify(model, overwrite_input_shapes={input_name: list(shape)})
     except Exception as exc:  # noqa: BLE001
-        raise EdgepruneError(f"{path}: onnxsim failed at input shape {list(shape)}: {_first_line(exc)}") from exc
+        raise EdgepruneError(f"{path}: onnxsim failed at input shape {list(shape)}: {first_line(exc)}") from exc
     if not ok:
         raise EdgepruneError(f"{path}: onnxsim could not validate the model simplified at input shape {list(shape)}")
     return simplified

@@ -27,7 +27,7 @@ from tvm import relax, tirx
 from tvm.relax.backend import adreno
 from tvm.s_tir import dlight as dl
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.compiler.frontend import ImportedModel
 from edgeprune.compiler.gpu_kernels import KernelInfo, describe_kernels
 from edgeprune.compiler.passes import graph_passes
@@ -74,11 +74,6 @@ def _rule_name(rule: dl.ScheduleRule) -> str:
     return f"dlight.{'adreno' if '.adreno' in module else 'gpu'}.{type(rule).__name__}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
-
-
 def prim_funcs(mod: tvm.IRModule) -> tvm.IRModule:
     return tvm.IRModule({gv: f for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}, attrs=mod.attrs)
 
@@ -99,7 +94,7 @@ def schedule_gpu(mod: tvm.IRModule, target: tvm.target.Target, rules: Sequence[d
             try:
                 sch = rule.apply(func, target, False)
             except (RuntimeError, ValueError, AssertionError) as exc:  # a rule that matched but broke
-                failures.append(f"{type(rule).__name__}: {_first_line(exc)}")
+                failures.append(f"{type(rule).__name__}: {last_line(exc)}")
                 continue
             if sch is None:
                 continue
@@ -172,5 +167,5 @@ def build_gpu(imported: ImportedModel, target: tvm.target.Target, rules: Sequenc
         try:
             executable = tvm.compile(mod, target, relax_pipeline=None)
         except Exception as exc:  # noqa: BLE001 - TVM's codegen errors name the function in the text
-            raise EdgepruneError(f"building for {target.kind.name} failed: {_first_line(exc)}") from exc
+            raise EdgepruneError(f"building for {target.kind.name} failed: {last_line(exc)}") from exc
     return GpuBuild(executable, records, kernels, reference, opencl_source(executable.mod))

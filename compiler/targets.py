@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
+from edgeprune.base.formats import check_version
 from edgeprune.compiler.target import host_target_dict
 
 ENV_VAR = "EDGEPRUNE_TARGETS"
@@ -142,8 +143,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     unknown = set(obj) - {"format_version", "targets"}
     if unknown:
         raise EdgepruneError(f"{path}: unknown top-level key(s) {sorted(unknown)} (expected 'targets', 'format_version')")
-    if obj.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
-        raise EdgepruneError(f"{path}: format_version {obj['format_version']!r} is not supported (this edgeprune reads {FORMAT_VERSION})")
+    check_version(obj.get("format_version", FORMAT_VERSION), FORMAT_VERSION, where=str(path))
     targets = obj.get("targets")
     if not isinstance(targets, dict) or not targets:
         raise EdgepruneError(f"{path}: no 'targets' table with at least one target")
@@ -195,8 +195,7 @@ def _check_tvm(where: str, spec: dict[str, Any]) -> None:
     try:
         tvm.target.Target(dict(spec))
     except Exception as exc:  # noqa: BLE001 - TVM raises ValueError/TypeError/TVMError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgepruneError(f"{where}: TVM rejects the target: {first}") from exc
+        raise EdgepruneError(f"{where}: TVM rejects the target: {first_line(exc)}") from exc
 
 
 def target_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.formats import check_version
 from edgeprune.compiler.artifact import META_FILE, read_meta
 from edgeprune.device.runners.base import artifact_sha256
 from edgeprune.device.spec import DeviceSpec
@@ -176,11 +177,8 @@ class History:
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "meta" in tables:
                 row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None or row[0] != str(SCHEMA_VERSION):
-                    found = row[0] if row else "none"
-                    raise EdgepruneError(
-                        f"{self.path}: history schema version {found} is not supported (this edgeprune reads {SCHEMA_VERSION})"
-                    )
+                found = None if row is None else int(row[0]) if row[0].isdigit() else row[0]
+                check_version(found, SCHEMA_VERSION, where=str(self.path), field="history schema version")
             elif tables - {"sqlite_sequence"}:
                 raise EdgepruneError(f"{self.path}: an SQLite file without edgeprune's meta table; not a history")
             else:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.compiler.artifact import read_meta
 from edgeprune.compiler.gpu_artifact import read_kernel_files
 from edgeprune.compiler.target import host_target_dict
@@ -121,7 +121,7 @@ class _Reference:
         try:
             mod = tvm.script.from_source(script)
         except Exception as exc:  # noqa: BLE001 - the parser raises assorted diagnostics
-            raise EdgepruneError(f"{path}: cannot parse the reference TIR ({str(exc).strip().splitlines()[0]})") from exc
+            raise EdgepruneError(f"{path}: cannot parse the reference TIR ({first_line(exc)})") from exc
         funcs = {gv: f.without_attr("target").with_attr("global_symbol", gv.name_hint)
                  for gv, f in mod.functions_items() if gv.name_hint in names}
         self.lib = tvm.tirx.build(tvm.IRModule(funcs), target=tvm.target.Target(host_target_dict()))
@@ -178,7 +178,7 @@ def _check_func(cl, ctx, queue, func: dict[str, Any], programs: dict[str, str], 
         try:
             built[k["name"]] = getattr(cl.Program(ctx, source).build(), k["name"])
         except cl.Error as exc:
-            failed.append(KernelResult(k["name"], name, "build_failed", detail=str(exc).strip().splitlines()[0][:300]))
+            failed.append(KernelResult(k["name"], name, "build_failed", detail=first_line(exc)[:300]))
     if failed:
         return failed + [KernelResult(k["name"], name, "run_failed", detail="another kernel of the function failed to build")
                          for k in kernels if k["name"] in built]
@@ -208,7 +208,7 @@ def _check_func(cl, ctx, queue, func: dict[str, Any], programs: dict[str, str], 
             cl.enqueue_copy(queue, out, buf)
         queue.finish()
     except cl.Error as exc:
-        return [KernelResult(k["name"], name, "run_failed", detail=str(exc).strip().splitlines()[0][:300]) for k in kernels]
+        return [KernelResult(k["name"], name, "run_failed", detail=first_line(exc)[:300]) for k in kernels]
     worst, all_ok = 0.0, True
     for g, w in zip(got, want):
         err, ok = _max_error(g, w, RTOL, ATOL)

@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.base.fileio import write_json
+from edgeprune.base.formats import check_version
 from edgeprune.pruning.models import build_model
 from edgeprune.pruning.onnx_export import export_onnx
 from edgeprune.pruning.slicing import apply_policy
@@ -60,11 +61,7 @@ class ArchInfo:
     def from_json(cls, obj: Any, source: Path) -> "ArchInfo":
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise EdgepruneError(f"{source}: not an edgeprune arch.json (no format '{FORMAT}')")
-        if obj.get("format_version") != FORMAT_VERSION:
-            raise EdgepruneError(
-                f"{source}: format_version {obj.get('format_version')!r} is not supported "
-                f"(this edgeprune reads {FORMAT_VERSION})"
-            )
+        check_version(obj.get("format_version"), FORMAT_VERSION, where=str(source))
         names = {f for f in cls.__dataclass_fields__}
         missing = sorted(n for n in ("model", "num_classes", "input_shape", "mean", "std") if n not in obj)
         if missing:
@@ -135,8 +132,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgepruneError(f"{path}: cannot be read as a PyTorch state_dict (truncated or corrupt?): {reason}") from exc
+        raise EdgepruneError(f"{path}: cannot be read as a PyTorch state_dict (truncated or corrupt?): {first_line(exc)}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EdgepruneError(f"{path}: does not hold a state_dict (a dict of tensors)")
     return state

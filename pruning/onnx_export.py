@@ -17,7 +17,7 @@ import onnx
 import torch
 from torch import nn
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.base.fileio import atomic_path
 
 OPSET = 17
@@ -55,7 +55,6 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | os.Pat
     except EdgepruneError:
         raise
     except Exception as exc:  # exporter errors are long; keep the first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgepruneError(f"{path}: ONNX export failed: {first}") from exc
+        raise EdgepruneError(f"{path}: ONNX export failed: {first_line(exc)}") from exc
     finally:
         model.train(was_training)

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import edgeprune
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.base.fileio import atomic_path
 from edgeprune.base.interrupt import deferred_interrupt
 from edgeprune.base.progress import Progress
@@ -315,7 +315,7 @@ def _load_state(path: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
-        raise EdgepruneError(f"{path}: does not fit model {cfg.model}: {str(exc).splitlines()[0]}") from exc
+        raise EdgepruneError(f"{path}: does not fit model {cfg.model}: {first_line(exc)}") from exc
     return int(state["iteration"]), list(state["history"])
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import tvm
 from tvm import s_tir
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.compiler.schedules.base import Config, NotApplicable, ScheduleRule, Workload
 from edgeprune.compiler.schedules.cpu import cpu_rules
 from edgeprune.compiler.target import Hardware
@@ -88,7 +88,7 @@ def schedule_module(
         try:
             scheduled = apply_rule(func, rule, workload, config)
         except (NotApplicable, RuntimeError) as exc:  # ScheduleError, TVM InternalError
-            fallback = f"{rule.name}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+            fallback = f"{rule.name}: {last_line(exc)}"
             warnings.warn(f"{gv.name_hint}: {fallback}; using the generic schedule", stacklevel=2)
             rule, workload = generic, generic.matches(func)
             config, tuned = generic.default(workload), False

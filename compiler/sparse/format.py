@@ -32,6 +32,7 @@ import numpy as np
 
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.fileio import atomic_path
+from edgeprune.base.formats import check_version
 
 FORMAT = "edgeprune-grouped-column-sparse"
 VERSION = 1
@@ -191,8 +192,8 @@ def _validated(fields: dict[str, np.ndarray]) -> GroupedColumnSparse:
         raise ValueError(f"missing array(s) {', '.join(missing)}")
     if fields["format"].shape != () or str(fields["format"]) != FORMAT:
         raise ValueError(f"not a {FORMAT} file")
-    if fields["version"].shape != () or int(fields["version"]) != VERSION:
-        raise ValueError(f"version {fields['version']} is not supported (this edgeprune reads {VERSION})")
+    check_version(int(fields["version"]) if fields["version"].shape == () else fields["version"].tolist(), VERSION,
+                  field="version")
     shape, kernel_shape = fields["shape"], fields["kernel_shape"]
     if shape.shape != (2,) or shape.dtype.kind not in "iu" or np.any(shape < 0):
         raise ValueError(f"bad shape {shape.tolist()}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.formats import check_version
 from edgeprune.compiler.schedules.base import Config
 
 LOG_VERSION = 1
@@ -81,8 +82,7 @@ class TuneRecord:
         """Raises ``ValueError`` on anything but a version-1 record."""
         if not isinstance(obj, dict) or "version" not in obj or "workload" not in obj:
             raise ValueError("not a tuning record")
-        if obj["version"] != LOG_VERSION:
-            raise ValueError(f"record version {obj['version']!r} (this edgeprune reads {LOG_VERSION})")
+        check_version(obj["version"], LOG_VERSION, field="record version")
         try:
             latency = obj.get("latency")
             if latency is not None and not all(k in latency for k in ("median_ms", "runs")):

@@ -26,14 +26,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.base.workers import JobFailure
 from edgeprune.compiler.artifact import LIB_FILE, Artifact, read_meta
 from edgeprune.compiler.targets import device_type, triple
 from edgeprune.device.runners.base import Runner
 from edgeprune.device.runners.deadline import call_with_deadline, sever
 from edgeprune.device.runners.kernels import KernelLibrary, TimingPlan, time_loaded
-from edgeprune.device.runners.tracker import Granted, TrackerAddress, last_line, registered_servers, request_session
+from edgeprune.device.runners.tracker import Granted, TrackerAddress, registered_servers, request_session
 
 T = TypeVar("T")
 _BIG_CORES = 1  # TVM thread-pool affinity mode: the fastest cores (what phones want)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.device.runners.deadline import call_with_deadline, sever
 
 
@@ -146,8 +146,3 @@ def _no_device(address: TrackerAddress, timeout_s: float) -> str:
         why = f"{count} registered under the key, all busy"
     return f"{address}: no free device within {timeout_s:g} s ({why})"
 
-
-def last_line(exc: BaseException) -> str:
-    """The informative line of a TVM error: the last non-empty one (the first is often a header)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__

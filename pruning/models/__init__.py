@@ -18,7 +18,7 @@ from types import ModuleType
 
 from torch import nn
 
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.pruning.models import deeplabv3plus, topformer
 
 
@@ -138,9 +138,8 @@ def _import_user_module(module_name: str, spec: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except Exception as exc:  # any failure inside the user's module is an input problem
-        detail = str(exc).splitlines()[0] if str(exc) else ""
         raise EdgepruneError(
-            f"model spec {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {detail}"
+            f"model spec {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {first_line(exc) if str(exc).strip() else ''}"
         ) from exc
     finally:
         if added:
