@@ -24,8 +24,9 @@ import torch
 
 from edgeprune import compiler
 from edgeprune.base.fileio import write_json
-from edgeprune.compiler.gpu_build import gpu_rules
-from edgeprune.compiler.schedules.gpu import SmallReduction
+from edgeprune.compiler.schedules.gpu import gpu_rules
+from edgeprune.compiler.target import make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.device.opencl_check import check_artifact
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "adreno_check.json"
@@ -60,8 +61,8 @@ def bench_model(name: str, hw: tuple[int, int], tmp: Path, target: str) -> dict:
     meta = compiler.artifact.read_meta(art)
     report = check_artifact(art)
     counts = report.counts()
-    dlight_rules = [r for r in gpu_rules() if not isinstance(r, SmallReduction)]
-    dlight = check_artifact(compiler.compile(ckpt, target=target, out=tmp / f"{name}.dlight", gpu_rules=dlight_rules))
+    dlight_rules = [r for r in gpu_rules(make_target(resolve_target(target))) if r.name != "edgeprune.SmallReduction"]
+    dlight = check_artifact(compiler.compile(ckpt, target=target, out=tmp / f"{name}.dlight", rules=dlight_rules))
     small = {s["func"] for s in meta.schedules if s["rule"] == "edgeprune.SmallReduction"}
     return {
         "model": name, "input": [1, 3, *hw], "target": target,

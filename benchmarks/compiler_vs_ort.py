@@ -37,13 +37,12 @@ from edgeprune.compiler.build import fuse
 from edgeprune.compiler.frontend import import_model
 from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.passes.structure import kernel_calls
-from edgeprune.compiler.schedules.registry import schedule_module
+from edgeprune.compiler.schedules.registry import rules_for, schedule_module
 from edgeprune.compiler.target import hardware_of, host_cores, make_target
 from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.threads import set_num_threads
 from edgeprune.compiler.tuner.log import tuning_configs
 from edgeprune.compiler.tuner.measure import arg_specs
-from edgeprune.compiler.tuner.tasks import workload_flops
 from edgeprune.device.compare import Engine, alternate, onnxruntime_engine
 from edgeprune.device.runners.kernels import random_args
 
@@ -121,12 +120,11 @@ def time_kernel(func, target, number: int = 20, repeat: int = 5) -> float:
 
 def conv_kernels(ckpt: Path, target) -> list[dict]:
     """Every conv kernel of the compiled model, timed alone: calls, microseconds, GFLOP/s."""
-    from edgeprune.compiler.schedules.cpu import cpu_rules
-
     fused = fuse(import_model(ckpt), target)
     calls = kernel_calls(fused)
-    scheduled, records = schedule_module(fused, hardware_of(target))
-    rules = {r.name: r for r in cpu_rules(hardware_of(target))}
+    rule_list = rules_for(target)
+    scheduled, records = schedule_module(fused, rule_list)
+    rules = {r.name: r for r in rule_list}
     rows = []
     for record in records:
         if record.workload.split("(")[0] not in CONV_OPS:
@@ -136,7 +134,7 @@ def conv_kernels(ckpt: Path, target) -> list[dict]:
         rows.append({
             "kernel": record.func, "workload": record.workload, "config": record.config,
             "calls": calls.count(record.func), "us": round(seconds * 1e6, 2),
-            "gflops": round(workload_flops(wl) / seconds / 1e9, 1),
+            "gflops": round(rules[record.rule].flops(wl) / seconds / 1e9, 1),
         })
     return rows
 
@@ -144,7 +142,7 @@ def conv_kernels(ckpt: Path, target) -> list[dict]:
 def peak_gflops(target) -> float:
     """Best GFLOP/s of a cache-resident 256->256 channel 1x1 conv over a few register tilings."""
     import tvm
-    from tvm import relax, s_tir
+    from tvm import relax
 
     from edgeprune.compiler.passes import FuseEpilogue
     from edgeprune.compiler.schedules.cpu.conv1x1 import Conv1x1
@@ -163,10 +161,8 @@ def peak_gflops(target) -> float:
     best = 0.0
     lanes = hardware_of(target).vector_lanes
     for tile_co, nvec in ((4, 4), (6, 2), (8, 2), (8, 1), (12, 2)):
-        sch = s_tir.Schedule(func)
         config = rule.check_config(wl, {"tile_co": tile_co, "vec": lanes, "nvec": nvec, "panel": 0, "order": "spatial"})
-        rule.apply(sch, wl, config)
-        best = max(best, workload_flops(wl) / time_kernel(sch.mod["main"], target, number=50) / 1e9)
+        best = max(best, rule.flops(wl) / time_kernel(rule.schedule(func, wl, config), target, number=50) / 1e9)
     return best
 
 

@@ -40,7 +40,7 @@ from edgeprune.base.timing import alternate_timers, medians, wall_clock
 from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.passes import FuseEpilogue
 from edgeprune.compiler.schedules.cpu import cpu_rules
-from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.schedules.registry import match
 from edgeprune.compiler.sparse import format as fmt
 from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
 from edgeprune.compiler.sparse.reorder import consecutive_groups, reorder
@@ -77,14 +77,14 @@ def dense_conv_lib(ci: int, co: int, k: int, stride: int, hw: int, target, rules
     mod = FuseEpilogue()(bb.get())
     func = next(f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc))
     rule, workload = match(rules, func)
-    scheduled = apply_rule(func, rule, workload, rule.default(workload))
+    scheduled = rule.schedule(func, workload, rule.default(workload))
     return tvm.compile(tvm.IRModule({"main": scheduled.with_attr("global_symbol", "main")}), target), rule.name
 
 
 def sparse_conv_lib(sparse, geom, target, rules):
     func = sparse_conv_func(geom, Structure.of(sparse), bias_epilogue(geom.co))
     rule, workload = match(rules, func)
-    return tvm.compile(tvm.IRModule({"main": apply_rule(func, rule, workload, rule.default(workload))}), target)
+    return tvm.compile(tvm.IRModule({"main": rule.schedule(func, workload, rule.default(workload))}), target)
 
 
 def csr_conv(csr: scipy.sparse.csr_matrix, bias: np.ndarray, k: int, stride: int, geom):

@@ -45,7 +45,7 @@ from edgeprune.compiler.target import host_cores, make_target  # noqa: E402
 from edgeprune.compiler.targets import resolve_target
 from edgeprune.compiler.tuner.measure import Measurer, build_kernel  # noqa: E402
 from edgeprune.compiler.tuner.session import TuneSession  # noqa: E402
-from edgeprune.compiler.tuner.tasks import Task, model_tasks, short_name  # noqa: E402
+from edgeprune.compiler.tuner.tasks import Task, model_tasks  # noqa: E402
 from edgeprune.device.runners.kernels import TimingPlan, time_library  # noqa: E402
 from edgeprune.device.spec import DeviceSpec  # noqa: E402
 
@@ -215,7 +215,7 @@ def main() -> None:
                 combined.unlink(missing_ok=True)
                 for i, task in enumerate(tasks[: args.workloads]):
                     first_task = first_task or task
-                    row = {"model": name, "workload": task.key, "label": short_name(task.workload), "calls": task.calls,
+                    row = {"model": name, "workload": task.key, "label": task.label, "calls": task.calls,
                            "gflop": round((task.flops or 0) / 1e9, 4), "runs": {}}
                     logs = {}
                     for strategy in ("ga", "random"):

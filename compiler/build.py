@@ -28,10 +28,10 @@ from edgeprune.compiler.frontend import ImportedModel, import_model
 from edgeprune.compiler.gpu_artifact import write_kernel_files
 from edgeprune.compiler.gpu_build import build_gpu
 from edgeprune.compiler.passes import FuseEpilogue, graph_passes
-from edgeprune.compiler.schedules.base import Config
-from edgeprune.compiler.schedules.registry import ScheduledFunc, schedule_module
+from edgeprune.compiler.schedules.base import Config, Rule
+from edgeprune.compiler.schedules.registry import ScheduledFunc, rules_for, schedule_module
 from edgeprune.compiler.sparse.select import SparseOption, sparsify
-from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.target import make_target
 from edgeprune.compiler.targets import device_type, resolve_target, triple
 
 
@@ -57,9 +57,10 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
 
 def build(
     imported: ImportedModel, target: tvm.target.Target, tuning_configs: dict[str, Config] | None = None,
-    sparse: SparseOption | None = None,
+    sparse: SparseOption | None = None, rules: Sequence[Rule] | None = None,
 ) -> tuple[relax.Executable, list[ScheduledFunc]]:
-    """Compile ``imported`` for ``target``; returns the executable and how each kernel was scheduled.
+    """Compile ``imported`` for ``target`` with ``rules`` (default ``rules_for(target)``);
+    returns the executable and how each kernel was scheduled.
 
     With ``sparse``, convs with enough zero weights get the grouped sparse kernel where it
     measures faster (``compiler.sparse.select``); ``sparse.choices`` records each decision.
@@ -68,7 +69,7 @@ def build(
     mod = fuse(imported, target, merge_convs=sparse is None)
     if sparse is not None:
         mod, sparse.choices = sparsify(mod, target, sparse.min_zero, tuning_configs, sparse.force)
-    mod, records = schedule_module(mod, hardware_of(target), tuning_configs)
+    mod, records = schedule_module(mod, rules_for(target) if rules is None else rules, tuning_configs)
     with target:
         executable = tvm.compile(mod, target, relax_pipeline=lowering(target))
     return executable, records
@@ -83,14 +84,14 @@ def compile(  # noqa: A001 - the verb users know
     input_shape: Sequence[int] | None = None,
     targets_file: str | os.PathLike[str] | None = None,
     sparse: float | None = None,
-    gpu_rules: Sequence[object] | None = None,
+    rules: Sequence[Rule] | None = None,
 ) -> Path:
     """Compile a checkpoint directory or ONNX file into the artifact directory ``out``.
 
     ``tuning_configs`` maps workload keys to schedule configs (from a tuner); workloads not in
     it get their rule's default. ``input_shape`` overrides the source's static input shape.
     ``target`` is a name of ``compiler.targets`` (user targets from ``targets_file`` too);
-    ``gpu_rules`` replace ``gpu_build.gpu_rules()`` for GPU targets.
+    ``rules`` replace the target's schedule rules (``schedules.registry.rules_for``).
     ``sparse`` (a fraction of zero weights; CPU targets) lets convs at least that sparse take
     the grouped sparse kernel where it measures faster; ``meta.json`` records each choice.
     """
@@ -105,11 +106,11 @@ def compile(  # noqa: A001 - the verb users know
         raise EdgepruneError(f"--sparse {sparse}: sparse kernels need a CPU target and a zero fraction in (0, 1]")
     sparse_option = SparseOption(sparse) if sparse is not None else None
     imported = import_model(src, input_shape)
-    gpu_build = build_gpu(imported, tvm_target, gpu_rules) if gpu else None
+    gpu_build = build_gpu(imported, tvm_target, rules) if gpu else None
     if gpu_build is not None:
         executable, records = gpu_build.executable, gpu_build.records
     else:
-        executable, records = build(imported, tvm_target, tuning_configs, sparse_option)
+        executable, records = build(imported, tvm_target, tuning_configs, sparse_option, rules)
     meta = ArtifactMeta(
         target=target_spec,
         device=target,

@@ -2,12 +2,8 @@
 
 import -> BN folding (``passes.graph_passes``, shared with the CPU path) -> TVM's Adreno
 legalization passes (``relax.backend.adreno``: decompose, legalize, fuse) -> one schedule per
-PrimFunc: TVM's Adreno dlight rules (Conv2d, LayoutTransform, Pool2D, which take the texture
-layouts), then the generic GPU rules Matmul and GEMV (TVM's Adreno pipeline has neither: its
-convs and matmuls would otherwise get the one-thread-per-output Fallback), edgeprune's
-``schedules.gpu.SmallReduction`` (depth-wise convs and pools, which TVM's rules schedule
-badly or, for one-element reductions, wrongly), then Reduction, GeneralReduction, Fallback ->
-GPU Relax lowering -> ``tvm.compile``.
+PrimFunc by the GPU rules (``schedules.gpu``, through the registry) -> GPU Relax lowering ->
+``tvm.compile``.
 
 After building, every PrimFunc must have launched at least one device kernel within the
 target's thread and local-memory limits, and the library must carry an OpenCL module: a
@@ -16,23 +12,20 @@ PrimFunc without thread bindings would otherwise silently run on the phone's CPU
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import tvm
-import tvm_ffi
 from tvm import relax, tirx
 from tvm.relax.backend import adreno
-from tvm.s_tir import dlight as dl
 
 from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.compiler.frontend import ImportedModel
 from edgeprune.compiler.gpu_kernels import KernelInfo, describe_kernels
 from edgeprune.compiler.passes import graph_passes
-from edgeprune.compiler.schedules.gpu import SmallReduction
-from edgeprune.compiler.schedules.registry import ScheduledFunc
+from edgeprune.compiler.schedules.base import Rule
+from edgeprune.compiler.schedules.gpu import gpu_rules
+from edgeprune.compiler.schedules.registry import ScheduledFunc, schedule_module
 
 
 @dataclass
@@ -44,74 +37,19 @@ class GpuBuild:
     opencl_source: str
 
 
-def gpu_rules() -> list[dl.ScheduleRule]:
-    return [
-        dl.adreno.Conv2d(), dl.adreno.LayoutTransform(), dl.adreno.Pool2D(),
-        dl.gpu.Matmul(), dl.gpu.GEMV(), SmallReduction(),
-        dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback(),
-    ]
-
-
-def threads_per_block(func: tirx.PrimFunc) -> int:
-    """The most threads a block of ``func`` can have: the product, over threadIdx.x/y/z, of the
-    largest extent bound to each (an upper bound when the function launches several kernels)."""
-    extents: dict[str, int] = {}
-
-    def visit(loop: tirx.For) -> None:
-        tag = str(loop.thread_binding.thread_tag) if loop.thread_binding is not None else ""
-        if tag.startswith("threadIdx.") and isinstance(loop.extent, tirx.IntImm):
-            extents[tag] = max(extents.get(tag, 1), int(loop.extent))
-
-    tvm_ffi.structural_walk(func.body, [(tirx.For, visit)], order="post")
-    return math.prod(extents.values())
-
-
-def _rule_name(rule: dl.ScheduleRule) -> str:
-    """``dlight.adreno.Conv2d``, ``dlight.gpu.Matmul``, ``edgeprune.SmallReduction``."""
-    module = type(rule).__module__
-    if module.startswith("edgeprune."):
-        return f"edgeprune.{type(rule).__name__}"
-    return f"dlight.{'adreno' if '.adreno' in module else 'gpu'}.{type(rule).__name__}"
-
-
 def prim_funcs(mod: tvm.IRModule) -> tvm.IRModule:
     return tvm.IRModule({gv: f for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}, attrs=mod.attrs)
 
 
-def schedule_gpu(mod: tvm.IRModule, target: tvm.target.Target, rules: Sequence[dl.ScheduleRule] | None = None,
+def schedule_gpu(mod: tvm.IRModule, target: tvm.target.Target, rules: Sequence[Rule] | None = None,
                  ) -> tuple[tvm.IRModule, list[ScheduledFunc]]:
-    """Schedule every PrimFunc with the first of ``rules`` (default ``gpu_rules()``) that
-    applies within the target's threads per block."""
-    mod = tvm.IRModule(dict(mod.functions), mod.attrs, mod.global_infos)
-    rules = gpu_rules() if rules is None else list(rules)
-    max_threads = int(target.attrs.get("max_threads_per_block", 0))
-    records = []
-    for gv, func in list(mod.functions_items()):
-        if not isinstance(func, tirx.PrimFunc):
-            continue
-        scheduled, failures = None, []
-        for rule in rules:
-            try:
-                sch = rule.apply(func, target, False)
-            except (RuntimeError, ValueError, AssertionError) as exc:  # a rule that matched but broke
-                failures.append(f"{type(rule).__name__}: {last_line(exc)}")
-                continue
-            if sch is None:
-                continue
-            candidate = (sch[0] if isinstance(sch, list) else sch).mod["main"]
-            threads = threads_per_block(candidate)
-            if max_threads and threads > max_threads:  # dlight's Matmul and GEMV use fixed tiles
-                failures.append(f"{type(rule).__name__}: {threads} threads per block > {max_threads}")
-                continue
-            scheduled = candidate
-            break
-        if scheduled is None:
-            raise EdgepruneError(f"{gv.name_hint}: no GPU schedule rule applies ({'; '.join(failures) or 'none matched'})")
-        fallback = "; ".join(failures) or None
-        if fallback:
-            warnings.warn(f"{gv.name_hint}: {fallback}; scheduled by {type(rule).__name__}", stacklevel=2)
-        mod[gv] = scheduled.with_attr("tirx.is_scheduled", True)
-        records.append(ScheduledFunc(gv.name_hint, _rule_name(rule), gv.name_hint, {}, False, fallback))
+    """Every PrimFunc scheduled by the first of ``rules`` (default ``gpu_rules(target)``) that
+    applies within the target's threads per block; one left unscheduled would run on the
+    phone's CPU, so it is an error."""
+    mod, records = schedule_module(mod, gpu_rules(target) if rules is None else rules)
+    for record in records:
+        if not record.scheduled:
+            raise EdgepruneError(f"{record.func}: no GPU schedule rule applies ({record.fallback})")
     return mod, records
 
 
@@ -142,10 +80,10 @@ def opencl_source(lib: tvm.runtime.Module) -> str:
     raise EdgepruneError("the GPU build produced no OpenCL module: every kernel fell back to the host")
 
 
-def build_gpu(imported: ImportedModel, target: tvm.target.Target, rules: Sequence[dl.ScheduleRule] | None = None,
+def build_gpu(imported: ImportedModel, target: tvm.target.Target, rules: Sequence[Rule] | None = None,
               ) -> GpuBuild:
     """Compile ``imported`` for an OpenCL (Adreno) ``target``, in float32; ``rules`` replace
-    ``gpu_rules()`` (benchmarks compare rule sets)."""
+    ``gpu_rules(target)`` (benchmarks compare rule sets)."""
     with target:
         legalize = [p for p in adreno.legalize_passes(target) if p.info.name != "ApplyDefaultSchedule"]
         mod = graph_passes()(imported.mod)

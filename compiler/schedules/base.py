@@ -1,10 +1,12 @@
 """The schedule-rule interface the registry and the tuner share, and helpers the rules use.
 
-A rule recognises one kind of PrimFunc (after FuseTIR) by its anchor block, describes it as a
+A rule (``Rule``) recognises one kind of PrimFunc (after FuseTIR), describes it as a
 ``Workload`` (op kind + shapes + dtype, with a stable string key), declares the knob space of
-its schedule for that workload (knob name -> allowed values), proposes a default config, and
-applies any config drawn from the space. Every config in the space must give a correct
-program; configs differ only in speed.
+its schedule for that workload (knob name -> allowed values), proposes a default config,
+schedules the PrimFunc with any config drawn from the space, and knows the workload's FLOPs
+and a short label for tables. Every config in the space must give a correct program; configs
+differ only in speed. CPU rules are ``ScheduleRule``s, written as transformations of one
+``s_tir.Schedule``; GPU rules (``schedules.gpu``) are the same interface over dlight's rules.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ MAX_UNROLLED_FMAS = 256
 
 
 class NotApplicable(Exception):
-    """A rule cannot schedule this PrimFunc (raised from ``matches`` helpers or ``apply``)."""
+    """A rule cannot schedule this PrimFunc (raised from ``matches`` helpers or ``apply``); the
+    registry records why and schedules it with the next rule that matches."""
+
+
+class DoesNotMatch(NotApplicable):
+    """A rule that can only tell by trying (dlight's) found the PrimFunc is not its kind: the
+    next rule is tried and nothing is recorded."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +65,10 @@ class Workload:
         raise KeyError(name)
 
 
-class ScheduleRule(ABC):
-    """One parameterised schedule; instantiated per target hardware."""
+class Rule(ABC):
+    """One parameterised schedule for one kind of PrimFunc; instantiated per target."""
 
     name: str = ""
-
-    def __init__(self, hw: Hardware) -> None:
-        self.hw = hw
 
     @abstractmethod
     def matches(self, func: tvm.tirx.PrimFunc) -> Workload | None:
@@ -78,8 +83,8 @@ class ScheduleRule(ABC):
         """A good config without tuning."""
 
     @abstractmethod
-    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
-        """Schedule ``sch`` (holding the matched PrimFunc as ``main``) with ``config``."""
+    def schedule(self, func: tvm.tirx.PrimFunc, wl: Workload, config: Config) -> tvm.tirx.PrimFunc:
+        """``func`` scheduled with ``config``; raises ``NotApplicable`` when the rule cannot."""
 
     def wasted(self, wl: Workload, config: Config) -> str | None:
         """Why ``config`` (valid knob by knob) is not worth building for ``wl``, or ``None``.
@@ -91,6 +96,15 @@ class ScheduleRule(ABC):
         """
         return None
 
+    def flops(self, wl: Workload) -> float | None:
+        """Floating-point operations of one call (multiply-add = 2), where the rule knows them."""
+        return None
+
+    def short_name(self, wl: Workload) -> str:
+        """A compact label for tables and progress lines (the key stays the identity)."""
+        shape = "x".join(str(v) for k, v in wl.params if k != "hash")
+        return f"{wl.op} {shape}"
+
     def check_config(self, wl: Workload, config: Config) -> Config:
         """``config`` completed with defaults; raises ``ValueError`` on a value outside the space."""
         space = self.space(wl)
@@ -101,6 +115,33 @@ class ScheduleRule(ABC):
             if value not in space[knob]:
                 raise ValueError(f"{self.name}: {knob}={value!r} not in {space[knob]}")
         return full
+
+
+class ScheduleRule(Rule):
+    """A CPU rule: ``apply`` transforms one ``s_tir.Schedule`` of the matched PrimFunc."""
+
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+
+    @abstractmethod
+    def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
+        """Schedule ``sch`` (holding the matched PrimFunc as ``main``) with ``config``."""
+
+    def schedule(self, func: tvm.tirx.PrimFunc, wl: Workload, config: Config) -> tvm.tirx.PrimFunc:
+        sch = s_tir.Schedule(func)
+        self.apply(sch, wl, config)
+        return sch.mod["main"]
+
+
+def conv_flops(wl: Workload) -> float:
+    """FLOPs of one call of a (grouped) conv workload: ``n, ci, co, oh, ow, kh, kw, groups``."""
+    return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
+
+
+def conv_short_name(wl: Workload) -> str:
+    """``conv2d_1x1 16->32 1x1/1 @8x8`` (and ``gG`` for grouped, not depth-wise, convs)."""
+    groups = f" g{wl['groups']}" if 1 < wl["groups"] < wl["ci"] else ""
+    return f"{wl.op} {wl['ci']}->{wl['co']} {wl['kh']}x{wl['kw']}/{wl['sh']}{groups} @{wl['oh']}x{wl['ow']}"
 
 
 # --- helpers over PrimFuncs and schedules -----------------------------------------------------
@@ -224,6 +265,19 @@ def full_size_side_inputs(func: tvm.tirx.PrimFunc, anchor_name: str) -> int:
     return sum(any(b.same_as(r) for r in read) for b in inputs)
 
 
+def place_epilogue(sch: s_tir.Schedule, out: s_tir.schedule.SBlockRV | None, loop: s_tir.schedule.LoopRV, vec: int,
+                   vectorize: Callable[[s_tir.schedule.LoopRV], None] | None = None) -> None:
+    """Run the epilogue block ``out`` (``inline_epilogue``'s result) under ``loop``, its innermost
+    loop in vectors of ``vec``: it then reads the tile while the tile is still in registers or L1,
+    instead of the whole result coming back from memory. ``vectorize`` replaces
+    ``sch.vectorize`` (for rules that must leave some loops scalar)."""
+    if out is None:
+        return
+    sch.reverse_compute_at(out, loop)
+    _, inner = sch.split(sch.get_loops(out)[-1], [None, vec])
+    (vectorize or sch.vectorize)(inner)
+
+
 def round_up(n: int, multiple: int) -> int:
     return math.ceil(n / multiple) * multiple
 
@@ -232,8 +286,19 @@ def row_tiles_wasted(wl: Workload, config: Config) -> str | None:
     """``wasted`` for conv rules tiling output rows by ``nvec x vec`` columns and ``tile_y`` rows."""
     if config["nvec"] > 1 and config["nvec"] * config["vec"] > round_up(wl["ow"], config["vec"]):
         return "row tile wider than the output row"
+    return band_wasted(wl, config)
+
+
+def band_wasted(wl: Workload, config: Config, row_width: int | None = None, narrowest_vec: int = 1) -> str | None:
+    """``wasted`` for rules computing bands of ``tile_y`` output rows (``dw_rows`` at a time, if
+    they have that knob) in vectors of ``vec`` across rows of ``row_width`` columns (default
+    ``ow``); a vector wider than the rows is wasted unless it is the narrowest choice."""
+    if config.get("dw_rows", 1) > config["tile_y"]:
+        return "depthwise register rows taller than the band"
     if config["tile_y"] > 1 and config["tile_y"] > wl["oh"]:
         return "row band taller than the output"
+    if row_width is not None and config["vec"] > row_width and config["vec"] > narrowest_vec:
+        return "vector wider than the rows"
     return None
 
 

@@ -25,13 +25,11 @@ from edgeprune.base.progress import Progress
 from edgeprune.base.timing import alternate_timers, medians
 from edgeprune.compiler.kernel_timer import kernel_timer
 from edgeprune.compiler.schedules.base import Config, NotApplicable
-from edgeprune.compiler.schedules.cpu import cpu_rules
-from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.schedules.registry import match, rules_for
 from edgeprune.compiler.sparse import format as fmt
 from edgeprune.compiler.sparse.kernel import Structure, kernel_args, sparse_conv_func
 from edgeprune.compiler.sparse.lower import dense_conv, zero_fraction
 from edgeprune.compiler.sparse.reorder import reorder
-from edgeprune.compiler.target import hardware_of
 
 ROUNDS = 5
 CALLS_PER_ROUND = 5
@@ -79,7 +77,7 @@ def sparsify(
     tuning_configs: dict[str, Config] | None = None, force: bool = False,
 ) -> tuple[tvm.IRModule, list[SparseChoice]]:
     """``mod`` with the convs that run faster sparse rewritten to the sparse kernel; the choices."""
-    rules = cpu_rules(hardware_of(target))
+    rules = rules_for(target)
     configs = tuning_configs or {}
     call_tir = tvm.ir.Op.get("relax.call_tir")
     choices: list[SparseChoice] = []
@@ -150,7 +148,7 @@ def _compiled(func: tvm.tirx.PrimFunc, rules, configs: dict[str, Config], target
         config = rule.check_config(workload, configs.get(workload.key, {}))
     except ValueError as exc:
         raise EdgepruneError(f"tuning config for {workload.key}: {exc}") from exc
-    scheduled = apply_rule(func, rule, workload, config).with_attr("global_symbol", "main")
+    scheduled = rule.schedule(func, workload, config).with_attr("global_symbol", "main")
     return tvm.compile(tvm.IRModule({"main": scheduled}), target)
 
 

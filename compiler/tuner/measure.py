@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import tvm
-from tvm import s_tir
 
 from edgeprune.base.workers import JobFailure, WorkerPool
 from edgeprune.compiler import android
-from edgeprune.compiler.schedules.base import Config, ScheduleRule, Workload
+from edgeprune.compiler.schedules.base import Config, Rule, Workload
 from edgeprune.compiler.targets import triple
 from edgeprune.device.runners.kernels import ArgSpec, TimingPlan, load_tvm
 from edgeprune.device.spec import DeviceSpec
@@ -31,7 +30,7 @@ from edgeprune.device.spec import DeviceSpec
 class Kernel:
     """What a builder needs to schedule one workload: its rule and PrimFunc (as TVM JSON)."""
 
-    rule: ScheduleRule
+    rule: Rule
     workload: Workload
     func_json: str = field(repr=False)
     args: tuple[ArgSpec, ...]  # shapes and dtypes of the PrimFunc's parameters
@@ -48,16 +47,15 @@ def arg_specs(func: Any) -> tuple[ArgSpec, ...]:
     return tuple((tuple(int(d) for d in p.shape), str(p.dtype)) for p in func.params)
 
 
-def kernel_of(rule: ScheduleRule, workload: Workload, func: Any) -> Kernel:
+def kernel_of(rule: Rule, workload: Workload, func: Any) -> Kernel:
     return Kernel(rule, workload, tvm.ir.save_json(func), arg_specs(func))
 
 
 def build_kernel(kernel: Kernel, config: Config, target: dict[str, Any], path: str) -> float:
     """Schedule and compile ``kernel`` with ``config`` into ``path``; returns build seconds."""
     started = time.perf_counter()
-    sch = s_tir.Schedule(tvm.ir.load_json(kernel.func_json))
-    kernel.rule.apply(sch, kernel.workload, config)
-    mod = tvm.IRModule({"main": sch.mod["main"].with_attr("global_symbol", "main")})
+    scheduled = kernel.rule.schedule(tvm.ir.load_json(kernel.func_json), kernel.workload, config)
+    mod = tvm.IRModule({"main": scheduled.with_attr("global_symbol", "main")})
     executable = tvm.compile(mod, tvm.target.Target(dict(target)))
     if triple(target).endswith("android"):
         android.export_library(executable, path)  # cross-linked for the phone

@@ -31,7 +31,7 @@ from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.compiler.tuner.random_search import RandomSearch
 from edgeprune.compiler.tuner.space import Gene, SearchSpace
 from edgeprune.compiler.tuner.strategy import Strategy
-from edgeprune.compiler.tuner.tasks import Task, short_name
+from edgeprune.compiler.tuner.tasks import Task
 
 STRATEGIES: dict[str, Callable[[SearchSpace, int], Strategy]] = {
     "ga": lambda space, seed: GeneticSearch(space, seed),
@@ -211,7 +211,7 @@ class TuneSession:
         if progress is not None:
             best = min(result.best_ms, cost)
             speedup = result.default_ms / best if math.isfinite(best) and math.isfinite(result.default_ms) else float("nan")
-            progress.update(1, workload=short_name(result.task.workload), best_ms=best, speedup=f"{speedup:.2f}x")
+            progress.update(1, workload=result.task.label, best_ms=best, speedup=f"{speedup:.2f}x")
 
     def _search(self, result: TaskResult, cache: dict[Gene, float], log: LogWriter, progress: Progress | None) -> bool:
         """Spend the task's budget; True if stopped by an interrupt."""
@@ -270,7 +270,7 @@ class TuneSession:
                 result.best_ms, result.best_knobs = medians[winner], task.space.config(winner)
         if progress is not None:
             progress.write(
-                f"{short_name(task.workload)}: default {result.default_ms:.4g} ms, best {result.best_ms:.4g} ms "
+                f"{task.label}: default {result.default_ms:.4g} ms, best {result.best_ms:.4g} ms "
                 f"({result.default_ms / result.best_ms:.2f}x) after {len(cache)} trials"
             )
         return False

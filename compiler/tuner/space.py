@@ -4,7 +4,7 @@ A gene is a tuple of indices, one per knob, into the value lists ``rule.space(wl
 (in the rule's knob order), so crossover and mutation work on any rule without knowing what
 the knobs mean. ``SearchSpace.invalid`` rejects, before anything is built, genes outside the
 space and combinations the rule would accept knob by knob but declares not worth a trial
-(``ScheduleRule.wasted``: huge unrolled bodies, tiles wider than their axis, duplicates).
+(``Rule.wasted``: huge unrolled bodies, tiles wider than their axis, duplicates).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 
-from edgeprune.compiler.schedules.base import Config, ScheduleRule, Workload
+from edgeprune.compiler.schedules.base import Config, Rule, Workload
 
 Gene = tuple[int, ...]
 
@@ -20,7 +20,7 @@ Gene = tuple[int, ...]
 class SearchSpace:
     """Knob space of ``rule`` for ``wl``, with gene <-> config conversion and validity."""
 
-    def __init__(self, rule: ScheduleRule, wl: Workload) -> None:
+    def __init__(self, rule: Rule, wl: Workload) -> None:
         self.rule = rule
         self.workload = wl
         space = rule.space(wl)

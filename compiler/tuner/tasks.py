@@ -16,17 +16,18 @@ from typing import Any
 from edgeprune.compiler.build import fuse
 from edgeprune.compiler.frontend import import_model
 from edgeprune.compiler.passes.structure import kernel_calls
-from edgeprune.compiler.schedules.base import ScheduleRule, Workload
+from edgeprune.compiler.schedules.base import Rule, Workload
+from edgeprune.compiler.schedules.registry import rules_for
 from edgeprune.compiler.schedules.registry import tasks as rule_tasks
 from edgeprune.compiler.sparse.select import sparsify
-from edgeprune.compiler.target import hardware_of, make_target
+from edgeprune.compiler.target import make_target
 from edgeprune.compiler.tuner.measure import Kernel, kernel_of
 from edgeprune.compiler.tuner.space import SearchSpace
 
 
 @dataclass
 class Task:
-    rule: ScheduleRule
+    rule: Rule
     workload: Workload
     kernel: Kernel
     calls: int  # call sites in the model
@@ -41,33 +42,13 @@ class Task:
 
     @property
     def flops(self) -> float | None:
-        return workload_flops(self.workload)
+        """FLOPs of one call, where the rule knows them."""
+        return self.rule.flops(self.workload)
 
-
-def workload_flops(wl: Workload) -> float | None:
-    """Floating-point operations of one call (multiply-add = 2), for convs (merged pairs: both)
-    and matmuls."""
-    if wl.op in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
-        return 2.0 * wl["n"] * wl["co"] * wl["oh"] * wl["ow"] * (wl["ci"] // wl["groups"]) * wl["kh"] * wl["kw"]
-    if wl.op == "expand_depthwise":
-        expand = wl["ce"] * wl["h"] * wl["w"] * wl["cin"]
-        return 2.0 * wl["n"] * (expand + wl["ce"] * wl["oh"] * wl["ow"] * wl["kh"] * wl["kw"])
-    if wl.op == "depthwise_pointwise":
-        return 2.0 * wl["n"] * wl["ci"] * wl["oh"] * wl["ow"] * (wl["kh"] * wl["kw"] + wl["co"])
-    if wl.op == "matmul":
-        return 2.0 * wl["batch"] * wl["m"] * wl["n"] * wl["k"]
-    return None
-
-
-def short_name(wl: Workload) -> str:
-    """A compact label for tables and progress lines (the key stays the identity)."""
-    if wl.op in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
-        groups = f" g{wl['groups']}" if 1 < wl["groups"] < wl["ci"] else ""
-        return f"{wl.op} {wl['ci']}->{wl['co']} {wl['kh']}x{wl['kw']}/{wl['sh']}{groups} @{wl['oh']}x{wl['ow']}"
-    if wl.op == "matmul":
-        return f"matmul {wl['batch']}x{wl['m']}x{wl['k']}x{wl['n']}"
-    shape = "x".join(str(v) for k, v in wl.params if k != "hash")
-    return f"{wl.op} {shape}"
+    @property
+    def label(self) -> str:
+        """The rule's short name of the workload, for tables and progress lines."""
+        return self.rule.short_name(self.workload)
 
 
 def model_tasks(
@@ -87,7 +68,7 @@ def model_tasks(
 
         mod, _ = sparsify(mod, tvm_target, sparse, force=True)
     calls = kernel_calls(mod)
-    by_func = rule_tasks(mod, hardware_of(tvm_target))
+    by_func = rule_tasks(mod, rules_for(tvm_target))
     found: dict[str, Task] = {}
     for func in calls:
         rule, wl = by_func[func]

@@ -12,9 +12,11 @@ from torch import nn
 
 from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.compiler.gpu_build import check_limits, gpu_rules
+from edgeprune.compiler.gpu_build import check_limits
 from edgeprune.compiler.gpu_kernels import KernelInfo
-from edgeprune.compiler.schedules.gpu import SmallReduction
+from edgeprune.compiler.schedules.gpu import gpu_rules
+from edgeprune.compiler.target import make_target
+from edgeprune.compiler.targets import resolve_target
 from edgeprune.device.opencl_check import check_artifact
 from tests.compiler.conftest import make_checkpoint
 from tests.device.adreno_artifact import user_adreno_artifact
@@ -80,8 +82,8 @@ def test_small_reductions_get_edgeprunes_rule_within_a_user_targets_thread_limit
     assert report.ok, [r.to_json() for r in report.results if r.status != "ok"]
 
     # Why the rule exists: TVM's rules alone compute the one-element reduction wrong.
-    dlight = [r for r in gpu_rules() if not isinstance(r, SmallReduction)]
-    art = compiler.compile(ckpt, target="adreno660", gpu_rules=dlight, out=tmp_path / "dlight")
+    dlight = [r for r in gpu_rules(make_target(resolve_target("adreno660"))) if r.name != "edgeprune.SmallReduction"]
+    art = compiler.compile(ckpt, target="adreno660", rules=dlight, out=tmp_path / "dlight")
     wrong = [r for r in check_artifact(art).results if r.status != "ok"]
     assert [r.status for r in wrong] == ["mismatch"] and "relu" in wrong[0].func
 

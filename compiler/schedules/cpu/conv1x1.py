@@ -25,10 +25,13 @@ from edgeprune.compiler.schedules.base import (
     ScheduleRule,
     Space,
     Workload,
+    conv_flops,
+    conv_short_name,
     divisors,
     full_size_side_inputs,
     inline_epilogue,
     pick,
+    place_epilogue,
     round_up,
     vector_choices,
 )
@@ -37,6 +40,12 @@ from edgeprune.compiler.schedules.conv_analysis import analyze_conv
 
 class Conv1x1(ScheduleRule):
     name = "conv1x1"
+
+    def flops(self, wl: Workload) -> float:
+        return conv_flops(wl)
+
+    def short_name(self, wl: Workload) -> str:
+        return conv_short_name(wl)
 
     def matches(self, func) -> Workload | None:
         found = analyze_conv(func)
@@ -168,7 +177,4 @@ class Conv1x1(ScheduleRule):
             sch.unroll(loop)
         sch.vectorize(sv)
         sch.decompose_reduction(conv, rco)
-        if out is not None:
-            sch.reverse_compute_at(out, tile)
-            _, inner = sch.split(sch.get_loops(out)[-1], [None, config["vec"]])
-            sch.vectorize(inner)
+        place_epilogue(sch, out, tile, config["vec"])

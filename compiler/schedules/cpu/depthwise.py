@@ -18,8 +18,11 @@ from edgeprune.compiler.schedules.base import (
     ScheduleRule,
     Space,
     Workload,
+    conv_flops,
+    conv_short_name,
     inline_epilogue,
     pick,
+    place_epilogue,
     row_tiles_wasted,
     vector_choices,
 )
@@ -29,6 +32,12 @@ from edgeprune.compiler.schedules.cpu.conv_padding import padding_block, place_p
 
 class DepthwiseConv(ScheduleRule):
     name = "depthwise_conv2d"
+
+    def flops(self, wl: Workload) -> float:
+        return conv_flops(wl)
+
+    def short_name(self, wl: Workload) -> str:
+        return conv_short_name(wl)
 
     def matches(self, func) -> Workload | None:
         found = analyze_conv(func)
@@ -87,8 +96,5 @@ class DepthwiseConv(ScheduleRule):
         vectorize = sch.vectorize if wl["ow"] > 1 else (lambda _: None)
         vectorize(xv)
         sch.decompose_reduction(conv, rc)
-        if out is not None:
-            sch.reverse_compute_at(out, xo)
-            _, inner = sch.split(sch.get_loops(out)[-1], [None, config["vec"]])
-            vectorize(inner)
+        place_epilogue(sch, out, xo, config["vec"], vectorize)
         place_padding(sch, pad, wl, outer if config["pad_at"] == "rows" else xo)

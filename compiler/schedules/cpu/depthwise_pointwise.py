@@ -24,8 +24,10 @@ from edgeprune.compiler.schedules.base import (
     ScheduleRule,
     Space,
     Workload,
+    band_wasted,
     inline_epilogue,
     pick,
+    place_epilogue,
     vector_choices,
 )
 from edgeprune.compiler.schedules.conv_analysis import conv_anchors
@@ -47,6 +49,10 @@ def band_bytes(wl: Workload, tile_y: int) -> int:
 
 class DepthwisePointwise(ScheduleRule):
     name = "depthwise_pointwise"
+
+    def flops(self, wl: Workload) -> float:
+        """The depth-wise conv, then the pointwise conv, both over the output map."""
+        return 2.0 * wl["n"] * wl["ci"] * wl["oh"] * wl["ow"] * (wl["kh"] * wl["kw"] + wl["co"])
 
     def matches(self, func) -> Workload | None:
         pair = conv_pair(func)
@@ -80,13 +86,7 @@ class DepthwisePointwise(ScheduleRule):
     def wasted(self, wl: Workload, config: Config) -> str | None:
         if wl["kh"] * wl["kw"] * config["dw_rows"] > MAX_UNROLLED_FMAS:
             return "unrolled depthwise micro-kernel too large"
-        if config["dw_rows"] > config["tile_y"]:
-            return "depthwise register rows taller than the band"
-        if config["tile_y"] > 1 and config["tile_y"] > wl["oh"]:
-            return "row band taller than the output"
-        if config["vec"] > wl["ow"] and config["vec"] > min(vector_choices(self.hw)):
-            return "vector wider than the rows"
-        return None
+        return band_wasted(wl, config, wl["ow"], min(vector_choices(self.hw)))
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         depthwise_name, pointwise_name = conv_anchors(sch.mod["main"])
@@ -111,10 +111,7 @@ class DepthwisePointwise(ScheduleRule):
         sch.unroll(fi)
         sch.vectorize(xv)
         sch.decompose_reduction(pointwise, rc)
-        if out is not None:
-            sch.reverse_compute_at(out, xo)
-            _, inner = sch.split(sch.get_loops(out)[-1], [None, vec])
-            sch.vectorize(inner)
+        place_epilogue(sch, out, xo, vec)
 
         sch.compute_at(store, band, preserve_unit_loops=True)
         s_n, s_c, s_y, s_x = sch.get_loops(store)[-4:]

@@ -34,9 +34,11 @@ from edgeprune.compiler.schedules.base import (
     ScheduleRule,
     Space,
     Workload,
+    band_wasted,
     divisors,
     inline_epilogue,
     pick,
+    place_epilogue,
     vector_choices,
 )
 from edgeprune.compiler.schedules.conv_analysis import conv_anchors
@@ -51,6 +53,11 @@ PARAMS = ("n", "cin", "h", "w", "ce", "kh", "kw", "sh", "sw", "dh", "dw", "pt", 
 
 class ExpandDepthwise(ScheduleRule):
     name = "expand_depthwise"
+
+    def flops(self, wl: Workload) -> float:
+        """The expand 1x1 conv over the input map, then the depth-wise conv over the output map."""
+        expand = wl["ce"] * wl["h"] * wl["w"] * wl["cin"]
+        return 2.0 * wl["n"] * (expand + wl["ce"] * wl["oh"] * wl["ow"] * wl["kh"] * wl["kw"])
 
     def matches(self, func) -> Workload | None:
         pair = conv_pair(func)
@@ -101,13 +108,7 @@ class ExpandDepthwise(ScheduleRule):
     def wasted(self, wl: Workload, config: Config) -> str | None:
         if config["tile_c"] > MAX_UNROLLED_FMAS // 8:
             return "unrolled micro-kernel too large"
-        if config["dw_rows"] > config["tile_y"]:
-            return "depthwise register rows taller than the band"
-        if config["tile_y"] > 1 and config["tile_y"] > wl["oh"]:
-            return "row band taller than the output"
-        if config["vec"] > max(wl["w"], wl["ow"]) and config["vec"] > min(vector_choices(self.hw)):
-            return "vector wider than the rows"
-        return None
+        return band_wasted(wl, config, max(wl["w"], wl["ow"]), min(vector_choices(self.hw)))
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
         expand_name, depthwise_name = conv_anchors(sch.mod["main"])
@@ -141,10 +142,7 @@ class ExpandDepthwise(ScheduleRule):
             sch.unroll(loop)
         sch.vectorize(xv)
         sch.decompose_reduction(depthwise, rc)
-        if out is not None:
-            sch.reverse_compute_at(out, xo)
-            _, inner = sch.split(sch.get_loops(out)[-1], [None, vec])
-            sch.vectorize(inner)
+        place_epilogue(sch, out, xo, vec)
 
         copy_in = _deinterleave_columns(sch, wl, expand, store, pad) if deinterleave else None
         sch.compute_at(pad, outer, preserve_unit_loops=True)

@@ -23,6 +23,7 @@ from edgeprune.compiler.schedules.base import (
     inline_epilogue,
     iter_kinds,
     pick,
+    place_epilogue,
     round_up,
     vector_choices,
 )
@@ -34,6 +35,12 @@ PARALLEL_MIN_MACS = 1 << 17
 
 class Matmul(ScheduleRule):
     name = "matmul"
+
+    def flops(self, wl: Workload) -> float:
+        return 2.0 * wl["batch"] * wl["m"] * wl["n"] * wl["k"]
+
+    def short_name(self, wl: Workload) -> str:
+        return f"matmul {wl['batch']}x{wl['m']}x{wl['k']}x{wl['n']}"
 
     def matches(self, func) -> Workload | None:
         sch = s_tir.Schedule(func)
@@ -93,7 +100,4 @@ class Matmul(ScheduleRule):
         sch.unroll(jv)
         sch.vectorize(jl)
         sch.decompose_reduction(block, k)
-        if out is not None:
-            sch.reverse_compute_at(out, outer)
-            _, inner = sch.split(sch.get_loops(out)[-1], [None, config["vec"]])
-            sch.vectorize(inner)
+        place_epilogue(sch, out, outer, config["vec"])

@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(results: list) -> str:
     """Per workload: calls, trials, default vs tuned latency and GFLOP/s; the model estimate."""
-    from edgeprune.compiler.tuner.tasks import short_name
 
     lines = [f"{'workload':<44} {'calls':>5} {'trials':>6} {'default ms':>10} {'tuned ms':>9} {'speedup':>7} {'GFLOP/s':>15}"]
     total_default = total_tuned = 0.0
@@ -82,7 +81,7 @@ def format_table(results: list) -> str:
         flops = r.task.flops
         gflops = f"{flops / r.default_ms / 1e6:.1f} -> {flops / r.best_ms / 1e6:.1f}" if flops and math.isfinite(r.best_ms) else "-"
         speedup = f"{r.default_ms / r.best_ms:.2f}x" if math.isfinite(r.best_ms) and math.isfinite(r.default_ms) else "-"
-        lines.append(f"{short_name(r.task.workload)[:44]:<44} {r.task.calls:>5} {r.trials:>6} {r.default_ms:>10.4f} "
+        lines.append(f"{r.task.label[:44]:<44} {r.task.calls:>5} {r.trials:>6} {r.default_ms:>10.4f} "
                      f"{r.best_ms:>9.4f} {speedup:>7} {gflops:>15}")
         if math.isfinite(r.best_ms) and math.isfinite(r.default_ms):
             total_default += r.default_ms * r.task.calls

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import tvm
 
-from edgeprune.compiler.schedules.registry import apply_rule, match
+from edgeprune.compiler.schedules.registry import match
 from edgeprune.compiler.sparse import format as fmt
 from edgeprune.compiler.sparse.kernel import Structure, bias_epilogue, geometry, kernel_args, sparse_conv_func
 from edgeprune.compiler.sparse.lower import dense_conv
@@ -43,7 +43,7 @@ def _check(weight: np.ndarray, groups, stride: int, h: int, w: int, relu: bool, 
     picker = random.Random(seed)
     for index in range(configs):
         config = rule.default(workload) if index == 0 else {knob: picker.choice(v) for knob, v in space.items()}
-        lib = tvm.compile(tvm.IRModule({"main": apply_rule(func, rule, workload, config)}), TARGET)
+        lib = tvm.compile(tvm.IRModule({"main": rule.schedule(func, workload, config)}), TARGET)
         out = tvm.runtime.tensor(np.full(expected.shape, np.nan, np.float32))
         lib["main"](*[tvm.runtime.tensor(a) for a in [x, *kernel_args(sparse), bias]], out)
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4, err_msg=str(config))
@@ -87,7 +87,7 @@ def test_fused_epilogues_are_rebuilt_on_the_sparse_accumulator(epilogue, shapes)
     sparse = fmt.encode(inputs[dense.weight_index], reorder(inputs[dense.weight_index]))
     sparse_func = sparse_conv_func(dense.geometry, Structure.of(sparse), dense.epilogue)
     rule, workload = match(RULES, sparse_func)
-    lib = tvm.compile(tvm.IRModule({"main": apply_rule(sparse_func, rule, workload, rule.default(workload))}), TARGET)
+    lib = tvm.compile(tvm.IRModule({"main": rule.schedule(sparse_func, workload, rule.default(workload))}), TARGET)
     out = tvm.runtime.tensor(np.full(expected.shape, np.nan, np.float32))
     args = [inputs[dense.data_index], *kernel_args(sparse), *(inputs[i] for i in dense.extra_indices)]
     lib["main"](*[tvm.runtime.tensor(a) for a in args], out)

@@ -4,14 +4,13 @@
 import pytest
 
 from edgeprune.compiler.schedules.registry import match
-from edgeprune.compiler.tuner.tasks import workload_flops
 from tests.compiler.schedules.cases import RULES, expand_depthwise, fused_module, separable
 
 
 def kernel_flops(build, shape, merge_convs: bool) -> list[float]:
     mod = fused_module(build, shape, merge_convs=merge_convs)
     funcs = [f for gv, f in mod.functions.items() if gv.name_hint != "main"]
-    return [workload_flops(match(RULES, f)[1]) for f in funcs]
+    return [rule.flops(wl) for rule, wl in (match(RULES, f) for f in funcs)]
 
 
 @pytest.mark.parametrize(
