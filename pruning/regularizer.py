@@ -15,11 +15,11 @@ prunable channel (full MACs / prunable channels), and divide by the target in th
 Then ``dL_reg/ds_c = 2 * (relative error) * (cost of channel c / m)``: a model 50% over its
 target pushes an average channel's mask down by ``beta`` per unit of mask learning rate,
 whatever the model's size, and expensive (high-resolution) channels harder, as in Eq. 5.
-Measured on a trained TopFormer supernet (synthetic scenes, 128x128): with this scale the
-drift toward the target outweighs the step-to-step noise of the cross-entropy gradient
-(about 1e-3 per mask), so the masks themselves reach the target and ``pruning.fit_target``
-only tidies up; with the plain relative error (1e-5 per mask) they random-walk on the noise
-and the final fit had to flip over a thousand channels, which left a trivial model.
+With this scale the drift toward the target outweighs the step-to-step noise of the
+cross-entropy gradient (as observed on a trained TopFormer supernet), so the masks themselves
+reach the target and ``pruning.fit_target`` only tidies up. The plain relative error drifts
+``C / m`` times slower (of the order of the prunable channel count): the masks random-walk on
+the noise, and the final fit has to flip so many channels that it leaves a trivial model.
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ depthwise_pointwise``) each task computes a band of depthwise rows, all channels
 pointwise conv consumes them while they are in cache. The pointwise group's epilogue may read
 other tensors (a residual). Pairs are found and merged by ``merge_conv_groups``.
 
-Merged only where a band of two output rows, all channels, fits the rule's L2 budget: whole
-models at 512x512 (DeepLabV3+ 512x1024), builds alternating with ONNX Runtime in one run, 2
-threads, ratio to ORT, none merged / up to 32 channels / all pairs: TopFormer-Tiny 1.099 /
-1.053 / 1.042 (all adds its seg head's 1x1 depthwise, 128 channels at 64x64), -Base 1.127 /
-1.096 / 1.092, DeepLabV3+ 1.025 / 1.009 / 1.066 (all adds 144-320 channel pairs at 128x256,
-and ASPP's dilated ones at 32x64 whose bands copy 13-37 input rows).
+Merged only where a band of two output rows, all channels, fits the rule's L2 budget: past
+it the band buffers leave L2 and the merged kernel loses the cache reuse it exists for
+(DeepLabV3+'s 144-320 channel pairs at 128x256, and ASPP's dilated ones at 32x64 whose bands
+copy 13-37 input rows). The budget was chosen on whole models against ONNX Runtime
+(benchmarks/compiler_vs_ort.py measures it).
 """
 
 from __future__ import annotations

@@ -14,29 +14,13 @@ holds both convs and their epilogues, and nothing else.
 Which blocks are merged (``MergeLimits``): those whose expanded map has at most 128x128 pixels,
 and at any size those whose expand reads at most 16 channels. Such an expand does 2 x 16 flops
 per 4-byte element it writes, so writing the expanded map out and reading it back is most of
-its cost, and that is what merging saves. DeepLabV3+'s large-map blocks with 24-32 input
-channels (128x256 and up) lose when merged. The measurements behind the limits: whole models
-at 512x512 (DeepLabV3+ 512x1024), builds with different limits alternating in one run, 2
-threads, ratio to ONNX Runtime (compare within a run: the machine's load varies between runs,
-and the merge, saving memory traffic, pays most when other tenants load the memory bus).
-
-- merge none vs all: Tiny 1.096 vs 1.040, Base 1.145 vs 1.139, DeepLabV3+ 1.026 vs 1.139;
-- none vs up to 64x64: Tiny 1.121 vs 1.097, DeepLabV3+ 1.014 vs 0.990;
-- 64x64 vs 128x128: Tiny 1.054 vs 1.007, Base 1.149 vs 1.151, DeepLabV3+ 1.034 vs 1.038;
-- 64x64 vs 128x128 vs 256x256: Tiny 1.062 vs 1.005 vs 1.002.
-
-Then with the merged kernel's store unrolled and stride-2 bands copied without de-interleaving:
-
-- none vs 128x128 vs 256x256: Tiny 1.165 vs 1.190 vs 1.127 (a quiet machine, ORT at 8.5 ms);
-- 128x128 vs 256x256: DeepLabV3+ 1.058 vs 1.110 (all 10 rounds agree);
-- none vs 128x128 vs all: DeepLabV3+ 1.002 vs 1.013 vs 1.033;
-- none vs 128x128 vs 128x128 plus at most 16 input channels at any size (Tiny's 16->64 at
-  256x256, DeepLabV3+'s 16->96 at 256x512; 20-40 rounds): Tiny 1.114 vs 1.058 vs 1.036,
-  DeepLabV3+ 1.046 vs 1.024 vs 0.993 (all blocks: 1.063), Base 1.154 vs 1.162 vs 1.139,
-  pruned TopFormer 0.868 vs 0.876 vs 0.872.
-
-With stride-2 blocks computed on de-interleaved columns: these limits vs merging all blocks,
-DeepLabV3+ 0.978 vs 1.026.
+its cost, and that is what merging saves. An expand reading more channels does more work
+per element, so the halo rows each band recomputes can cost more than the traffic saved:
+DeepLabV3+'s large-map blocks with 24-32 input channels (128x256 and up) stay two kernels.
+The limits were chosen on whole models, builds with different limits alternating in one run
+against ONNX Runtime (benchmarks/compiler_vs_ort.py measures it; compare within a run: the
+machine's load varies between runs, and the merge, saving memory traffic, pays most when
+other tenants load the memory bus).
 """
 
 from __future__ import annotations
@@ -51,7 +35,7 @@ from edgeprune.compiler.schedules.conv_analysis import ConvGeometry
 
 @dataclass(frozen=True)
 class MergeLimits:
-    """Which expand/depthwise pairs are worth one kernel (measurements in the module docstring)."""
+    """Which expand/depthwise pairs are worth one kernel (the reasons in the module docstring)."""
 
     max_pixels: int = 128 * 128  # expanded maps up to this size, whatever the channels
     any_size_max_cin: int = 16  # expands reading at most this many channels, at any size

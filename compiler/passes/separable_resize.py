@@ -12,13 +12,10 @@ The passes are two PrimFuncs. The second is marked ``kBroadcast`` for ``FuseOps`
 element reads its input at an index computed from its own coordinates, as a broadcast does), so
 where the resized map feeds a conv's epilogue (TopFormer's injection modules multiply and add
 three or four resized maps to a 1x1 conv's result) the row blend runs inside that epilogue on
-two rows of the small width-blended map, and the full-size map never goes through memory:
-TopFormer-Tiny's injection kernels and resizes 1.45 -> 0.80 ms in the model; whole models
-(512x512, alternating with ONNX Runtime, paired ratios) Tiny 1.014 -> 0.973, Base 1.040 ->
-1.002, pruned TopFormer 0.775 -> 0.719.
+two rows of the small width-blended map, and the full-size map never goes through memory.
 Elsewhere (a model output, a concat) the first pass, injective, joins the second's group, and
-the kernel holds both blocks as before; a conv group is heavier than injective, so the first
-pass never joins one.
+one kernel holds both blocks; a conv group is heavier than injective, so the first pass never
+joins one.
 
 Only static NCHW bilinear resizes that do not shrink the height more than 2x take this form
 (beyond that the first pass would blend rows the output never reads); everything else keeps

@@ -26,7 +26,7 @@ Config = dict[str, Any]
 Space = dict[str, list[Any]]
 
 # Max multiply-adds one unrolled micro-kernel body may hold: bigger bodies compile slowly
-# (one 30x-unrolled kernel took 40 s) and spill registers anyway.
+# (LLVM's compile time grows with the unrolled body) and spill registers anyway.
 MAX_UNROLLED_FMAS = 256
 
 
@@ -90,7 +90,7 @@ class Rule(ABC):
         """Why ``config`` (valid knob by knob) is not worth building for ``wl``, or ``None``.
 
         The tuner skips such configs before building: unrolled bodies above
-        ``MAX_UNROLLED_FMAS`` (tens of seconds to compile, and they spill registers anyway),
+        ``MAX_UNROLLED_FMAS`` (slow to compile, and they spill registers anyway),
         tiles wider than the axis they tile, vector widths the rule would not use (another
         config's duplicate).
         """

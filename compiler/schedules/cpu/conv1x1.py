@@ -72,24 +72,24 @@ class Conv1x1(ScheduleRule):
         vec = pick(space["vec"], lambda v: (size % v == 0, v <= size, v))
 
         def score_tile(t: int) -> float:
-            # ~12-16 accumulators is the sweet spot measured on AVX-512 (6x2 or 8x1 vectors);
+            # ~12-16 accumulators (6x2 or 8x1 vectors): enough independent FMAs to hide their
+            # latency, with registers left for the loaded input vectors and broadcast weights;
             # wasted rows in the last channel tile cost like idle lanes.
             waste = (math.ceil(co / t) * t - co) / co
             return -abs(t - 8) / 8 - 2 * waste
 
         if wl["side"] >= 2 and size >= 4 * vec:
             # An epilogue streaming several full-size maps reads them in 256-byte runs per channel
-            # (4 channels x 4 vectors) instead of 64-byte ones. Measured when TopFormer's injection
-            # modules still added 3-4 full-size resized maps (their height passes now run in the
-            # epilogue, on blended rows: side=0): Base's 64->256 conv at 64x64 1.41 -> 1.07 ms alone
-            # (the tuner's pick); whole models with only this conv changed, Base 1.055 -> 1.036 and
-            # Tiny 1.026 -> 1.013 of ONNX Runtime (alternating runs, paired ratios).
+            # (4 channels x 4 vectors) instead of 64-byte ones: fewer, longer streams for the
+            # hardware prefetcher. (TopFormer's injected resizes do not count here: their height
+            # passes run in the epilogue on the small width-blended maps, side=0.)
             tile_co, nvec, unroll_k = 4, 4, max(space["unroll_k"])
         else:
             tile_co, unroll_k = pick(space["tile_co"], score_tile), 1
             nvec = 2 if tile_co <= 6 and size >= 2 * vec else 1
-        # Packing panels of 4 micro-tiles pays on every map measured, as long as there are
-        # enough panels to keep the cores busy; tiny maps split channels among cores instead.
+        # Packing panels of 4 micro-tiles gives the micro-kernel one contiguous input stream
+        # instead of ``ci`` pages (see ``_packed``), as long as there are enough panels to keep
+        # the cores busy; tiny maps split channels among cores instead.
         micro_tiles = math.ceil(size / (nvec * vec))
         panel = next((p for p in (4, 2) if math.ceil(micro_tiles / p) >= 4 * self.hw.cores), 0)
         if not panel and nvec > 1 and math.ceil(co / tile_co) * micro_tiles < 4 * self.hw.cores:

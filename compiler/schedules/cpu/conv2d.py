@@ -60,10 +60,9 @@ class Conv2d(ScheduleRule):
         }
 
     def default(self, wl: Workload) -> Config:
-        # Measured on AVX-512 against the tuner (two stems, four 3x3 shapes, stride 1 and 2):
-        # one vector per row tile, taps in a loop and bands of up to 8 rows were as fast or
-        # faster everywhere (1.03-1.42x; the stems most), since a taller band reuses each
-        # copied padded input row for more output rows.
+        # One vector per row tile, taps in a loop and bands of up to 8 rows: a taller band
+        # reuses each copied padded input row for more output rows. Chosen against the tuner's
+        # picks (benchmarks/tuner_ga_vs_random.py measures them beside the default).
         space = self.space(wl)
         co, oh, ow = wl["co"], wl["oh"], wl["ow"]
         vec = pick(space["vec"], lambda v: (v <= ow, ow % v == 0, v))

@@ -64,9 +64,10 @@ class DepthwiseConv(ScheduleRule):
         nvec = 2 if ow >= 2 * vec and 2 in space["nvec"] else 1
         pad_at = "rows"
         if (wl["sw"], wl["kw"]) == (2, 3) and ow >= 8:
-            # Stride-2 3x3 (MobileNet's downsampling): 8-wide tiles whose 17 de-interleaved input
-            # columns are copied per tile were 1.1-2.2x faster than whole-row copies on four
-            # shapes measured (AVX-512); 5x5 ones were not.
+            # Stride-2 3x3 (MobileNet's downsampling): 8-wide tiles copy just the 17 de-interleaved
+            # input columns they read, right before the taps read them from L1 as unit-stride
+            # vectors, rather than whole padded rows per band. Measured to pay for 3x3, not 5x5
+            # (benchmarks/tuner_ga_vs_random.py measures defaults beside tuned configs).
             vec = min(8, max(space["vec"]))
             nvec, pad_at = 8 // vec, "tile"
         tile_y = pick(space["tile_y"], lambda t: (oh % t == 0, t * wl["kh"] * wl["kw"] * nvec <= MAX_UNROLLED_FMAS, t))

@@ -17,8 +17,7 @@ per element, and de-interleaving the expanded rows in the padded copy is as scal
 columns de-interleaved (even, then odd) once per band, the expand computes the even and then
 the odd columns from it, and every later step (the store into the padded band, the depthwise's
 reads) runs on unit-stride vectors. The input copy is then shared by all the band's channel
-blocks, so the parallel tasks are the bands alone. TopFormer-Tiny's 16->64 channel block at
-256x256, alone: 1.40 ms against 2.12 ms for the plain layout.
+blocks, so the parallel tasks are the bands alone.
 """
 
 from __future__ import annotations
@@ -85,10 +84,9 @@ class ExpandDepthwise(ScheduleRule):
         deinterleave = max(space["deinterleave"])
         # Tall bands recompute fewer halo rows, but a task's band buffers must stay in L2 and
         # there must be enough tasks for the cores (bands alone when de-interleaving). Stride-2
-        # 5x5 blocks on 32x32 maps recompute 38% of their expand with 4-row bands, 19% with 8
-        # (TopFormer-Base's 128->768 block alone: 1.29 -> 1.12 ms); asking for 1 task per core
-        # instead of 2 took TopFormer-Tiny from 1.026x ORT to 1.014x (quiet), 0.898x to 0.864x
-        # (loaded); Base's gain was within the spread between runs.
+        # 5x5 blocks recompute 38% of their expand with 4-row bands, 19% with 8, so the pick
+        # needs only one task per core and then takes the tallest band: more tasks would only
+        # shorten the bands and add recomputed rows (benchmarks/compiler_vs_ort.py measures it).
         blocks = 1 if deinterleave else math.ceil(ce / tile_c)
         tasks = lambda t: wl["n"] * blocks * math.ceil(oh / t)  # noqa: E731
         tile_y = pick(space["tile_y"], lambda t: (

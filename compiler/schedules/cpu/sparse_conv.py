@@ -58,9 +58,9 @@ class SparseConv(ScheduleRule):
         space = self.space(wl)
         oh, ow = wl["oh"], wl["ow"]
         vec = pick(space["vec"], lambda v: (v <= ow, ow % v == 0, v))
-        # 8 rows x 1 vector of accumulators over bands of 4 output rows measured best on
-        # TopFormer's 1x1 and 3x3 shapes (AVX-512, 75% sparsity): the band's gathered columns
-        # stay in L1/L2 while every row tile of the group reuses them.
+        # 8 rows x 1 vector of accumulators over bands of 4 output rows (chosen by measurement
+        # on TopFormer's 1x1 and 3x3 shapes; benchmarks/sparse_conv.py times them): the band's
+        # gathered columns stay in L1/L2 while every row tile of the group reuses them.
         tile_y = pick(space["tile_y"], lambda t: (math.ceil(oh / t) >= 2 * self.hw.cores, oh % t == 0, -abs(t - 4)))
         return {"tile_r": 8, "vec": vec, "nvec": 1, "tile_y": tile_y, "unroll_k": 1, "gather": 1}
 
