@@ -11,7 +11,7 @@ fastest configs, timed as a fourth engine), and exported to ONNX. The engines ru
 the same input with the same thread count, alternately: every round runs each engine once to
 warm up (absorbing the previous engine's spinning threads) and then ``--runs`` timed times;
 the reported time is the median over all timed runs, the ratio to ONNX Runtime the median over
-rounds of the ratio within each round (``device.compare.paired_ratios``: the machine's load
+rounds of the ratio within each round (``base.timing.paired_ratios``: the machine's load
 can change level mid-run, and then two whole-run medians compare different levels). Then every
 conv kernel of the compiled model is timed on its own and reported in GFLOP/s beside an
 estimate of the machine's peak (the best of a few register-tiled, cache-resident 1x1
