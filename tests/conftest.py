@@ -1,24 +1,14 @@
-"""Shared fixtures: small, fast settings for training runs made by tests."""
+"""Fixtures every test folder may use: the CLI, a private results history, a local RPC farm."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m edgeprune ARGS`` in a fresh process, as a user would."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run(
-        [sys.executable, "-m", "edgeprune", *args],
-        capture_output=True, text=True, cwd=cwd or REPO, env=env, timeout=timeout,
-    )
+from edgeprune.device.runners.localfarm import LocalFarm
+from tests.repo import run_cli
 
 
 @pytest.fixture
@@ -36,3 +26,10 @@ def private_cache_dir(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory) -> Iterator[LocalFarm]:
+    """TVM's tracker on a free port on 127.0.0.1; every server started through it is stopped with it."""
+    with LocalFarm(tmp_path_factory.mktemp("farm")) as farm:
+        yield farm

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.repo import REPO
 
 # Package folder in the repository -> its import name.
 FOLDERS = {"edgeprune": "edgeprune", "pruning": "edgeprune.pruning", "compiler": "edgeprune.compiler",

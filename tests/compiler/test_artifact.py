@@ -11,7 +11,7 @@ import tvm
 from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
-from tests.compiler.conftest import reference, sample_input
+from tests.compiler.checkpoints import reference, sample_input
 
 
 def test_artifact_files_and_meta(user_artifact, user_checkpoint):

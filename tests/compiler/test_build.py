@@ -18,7 +18,7 @@ import torch
 from edgeprune import compiler
 from edgeprune.compiler.artifact import META_FILE
 from edgeprune.pruning.checkpoint import load_checkpoint
-from tests.compiler.conftest import make_checkpoint, reference, sample_input
+from tests.compiler.checkpoints import make_checkpoint, reference, sample_input
 
 MODELS = {
     "topformer-tiny": [1, 3, 128, 128],

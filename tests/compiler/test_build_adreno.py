@@ -18,7 +18,7 @@ from edgeprune.compiler.schedules.gpu import gpu_rules
 from edgeprune.compiler.target import make_target
 from edgeprune.compiler.targets import resolve_target
 from edgeprune.device.opencl_check import check_artifact
-from tests.compiler.conftest import make_checkpoint
+from tests.compiler.checkpoints import make_checkpoint
 from tests.device.adreno_artifact import user_adreno_artifact
 
 SMALL_GPU = """

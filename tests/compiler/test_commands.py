@@ -12,7 +12,7 @@ from edgeprune.base.errors import EdgepruneError
 from edgeprune.cli.commands import VERBS
 from edgeprune.cli.commands import compile as compile_cmd
 from edgeprune.cli.commands import run as run_cmd
-from tests.compiler.conftest import reference, sample_input
+from tests.compiler.checkpoints import reference, sample_input
 
 
 def invoke(*argv: str) -> int:

@@ -13,7 +13,7 @@ from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.frontend import import_model
 from edgeprune.pruning.checkpoint import ArchInfo, save_checkpoint
-from tests.compiler.conftest import reference, sample_input
+from tests.compiler.checkpoints import reference, sample_input
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

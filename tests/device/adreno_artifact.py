@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from edgeprune import compiler
-from tests.compiler.conftest import USER_MODEL, make_checkpoint
+from tests.compiler.checkpoints import USER_MODEL, make_checkpoint
 
 SHAPE = [1, 3, 20, 28]
 _built: dict[str, Path] = {}

@@ -12,7 +12,7 @@ from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.history import History, Run, default_history_path, parse_ref
 from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import summarize
-from tests.conftest import REPO
+from tests.repo import REPO
 
 TARGET = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver4", "num-cores": 2}
 

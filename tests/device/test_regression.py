@@ -11,7 +11,7 @@ from edgeprune.compiler.artifact import load_artifact
 from edgeprune.device.history import History
 from edgeprune.device.regression import FASTER, NO_CHANGE, SLOWER, compare, smallest_p
 from edgeprune.device.spec import DeviceSpec
-from tests.compiler.conftest import make_checkpoint
+from tests.compiler.checkpoints import make_checkpoint
 from tests.device.test_history import make_run
 
 

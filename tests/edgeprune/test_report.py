@@ -21,7 +21,7 @@ from edgeprune.pruning.models import build_model
 from edgeprune.pruning.prune import PruneConfig, prune
 from edgeprune.report import ReportInputs, Table, write_report
 from edgeprune.report.charts import PALETTE, SLOWER_COLOUR
-from tests.compiler.conftest import make_checkpoint
+from tests.compiler.checkpoints import make_checkpoint
 from tests.device.test_history import make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,7 +11,7 @@ from tvm.relax.frontend.torch import from_exported_program
 
 from edgeprune.compiler.passes import graph_passes
 from edgeprune.compiler.passes.structure import relax_ops
-from tests.compiler.conftest import randomize_batchnorm
+from tests.compiler.checkpoints import randomize_batchnorm
 
 
 class ConvBNVariants(nn.Module):

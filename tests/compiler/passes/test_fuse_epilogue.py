@@ -15,7 +15,7 @@ from edgeprune.compiler.passes.structure import block_names, conv_kernels, convs
 from edgeprune.compiler.target import make_target
 from edgeprune.compiler.targets import resolve_target
 from edgeprune.pruning.checkpoint import load_checkpoint
-from tests.compiler.conftest import make_checkpoint
+from tests.compiler.checkpoints import make_checkpoint
 
 TARGET = make_target(resolve_target("host"))
 EPILOGUE_ONLY = ("add", "relu", "clip", "divide", "multiply")

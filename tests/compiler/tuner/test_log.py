@@ -12,7 +12,7 @@ import pytest
 
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.tuner.log import LogWriter, TuneRecord, best_records, read_log, tuning_configs, untried_defaults
-from tests.conftest import REPO
+from tests.repo import REPO
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
 OTHER_TARGET = {"kind": "llvm", "mcpu": "cortex-a76", "num-cores": 8}

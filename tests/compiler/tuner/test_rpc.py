@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.device.runners.kernels import TimingPlan
+from edgeprune.device.runners.localfarm import stop
 from edgeprune.device.runners.tracker import registered_servers
 from edgeprune.device.spec import DeviceSpec
-from tests.device.runners.conftest import farm, stop  # noqa: F401 - the farm fixture
 
 
-def test_measurements_spread_over_every_device_under_the_key(farm, conv1x1_task, host_target):  # noqa: F811
+def test_measurements_spread_over_every_device_under_the_key(farm, conv1x1_task, host_target):
     with ThreadPoolExecutor(2) as pool:  # both import TVM at once
         servers = list(pool.map(lambda _: farm.server("tuner"), range(2)))
     try:

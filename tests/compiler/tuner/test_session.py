@@ -12,8 +12,8 @@ from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.compiler.tuner.session import TuneSession, allocate
 from edgeprune.device.runners.kernels import TimingPlan
 from edgeprune.device.spec import DeviceSpec
-from tests.compiler.tuner.conftest import task_with_rule
 from tests.compiler.tuner.rules import FAULTS, FaultyConv1x1, PoorDefaultConv1x1
+from tests.compiler.tuner.workloads import task_with_rule
 
 PLAN = TimingPlan(repeat=3, min_repeat_ms=5)
 

@@ -12,7 +12,7 @@ from edgeprune.base.workers import JobFailure
 from edgeprune.device.runners.base import chunk_size
 from edgeprune.device.runners.kernels import TimingPlan
 from edgeprune.device.spec import DeviceSpec
-from tests.compiler.conftest import sample_input
+from tests.compiler.checkpoints import sample_input
 
 
 def test_local_runner_measures(host_artifact):

@@ -26,8 +26,8 @@ from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.runners import MeasurementFailed
 from edgeprune.device.runners.localfarm import free_port, stop
 from edgeprune.device.spec import DeviceSpec
-from tests.compiler.conftest import sample_input
-from tests.conftest import REPO
+from tests.compiler.checkpoints import sample_input
+from tests.repo import REPO
 
 KEYS = {"median_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms", "fps", "runs", "device",
         "target", "artifact_sha256", "first_ms", "timings_ms", "time"}
