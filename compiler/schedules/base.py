@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tvm
+import tvm_ffi
 from tvm import s_tir
 
 from edgeprune.compiler.target import Hardware
@@ -142,6 +143,14 @@ def conv_short_name(wl: Workload) -> str:
     """``conv2d_1x1 16->32 1x1/1 @8x8`` (and ``gG`` for grouped, not depth-wise, convs)."""
     groups = f" g{wl['groups']}" if 1 < wl["groups"] < wl["ci"] else ""
     return f"{wl.op} {wl['ci']}->{wl['co']} {wl['kh']}x{wl['kw']}/{wl['sh']}{groups} @{wl['oh']}x{wl['ow']}"
+
+
+def output_workload(op: str, func: tvm.tirx.PrimFunc) -> Workload:
+    """A workload known only by the output's shape and dtype, for rules that take any PrimFunc;
+    different functions can share an output shape, so their structural hash keeps keys apart."""
+    params = tuple((f"d{i}", int(d)) for i, d in enumerate(func.params[-1].shape))
+    fingerprint = tvm_ffi.structural_hash(func) & 0xFFFFFFFF
+    return Workload(op, params + (("hash", fingerprint),), str(func.params[-1].dtype))
 
 
 # --- helpers over PrimFuncs and schedules -----------------------------------------------------

@@ -9,7 +9,6 @@ Reduction loops stay serial inside.
 from __future__ import annotations
 
 import tvm
-import tvm_ffi
 from tvm import s_tir
 
 from edgeprune.compiler.schedules.base import (
@@ -20,6 +19,7 @@ from edgeprune.compiler.schedules.base import (
     blocks_of,
     is_output,
     iter_kinds,
+    output_workload,
     vector_choices,
 )
 
@@ -39,10 +39,7 @@ class Generic(ScheduleRule):
     name = "generic"
 
     def matches(self, func) -> Workload | None:
-        params = tuple((f"d{i}", int(d)) for i, d in enumerate(func.params[-1].shape))
-        # Different functions can share an output shape; the structural hash keeps their keys apart.
-        fingerprint = tvm_ffi.structural_hash(func) & 0xFFFFFFFF
-        return Workload("generic", params + (("hash", fingerprint),), str(func.params[-1].dtype))
+        return output_workload("generic", func)
 
     def space(self, wl: Workload) -> Space:
         return {"vec": [1, *vector_choices(self.hw)], "parallel": [0, 1]}

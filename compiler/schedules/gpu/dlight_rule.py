@@ -18,7 +18,7 @@ from tvm import tirx
 from tvm.s_tir import dlight as dl
 
 from edgeprune.base.errors import last_line
-from edgeprune.compiler.schedules.base import Config, DoesNotMatch, NotApplicable, Rule, Space, Workload
+from edgeprune.compiler.schedules.base import Config, DoesNotMatch, NotApplicable, Rule, Space, Workload, output_workload
 
 
 def threads_per_block(func: tirx.PrimFunc) -> int:
@@ -53,11 +53,8 @@ class DlightRule(Rule):
         self.max_threads = int(target.attrs.get("max_threads_per_block", 0))
 
     def matches(self, func: tirx.PrimFunc) -> Workload | None:
-        """Every PrimFunc, keyed like the generic CPU rule: whether dlight takes it shows only
-        when ``schedule`` tries."""
-        params = tuple((f"d{i}", int(d)) for i, d in enumerate(func.params[-1].shape))
-        fingerprint = tvm_ffi.structural_hash(func) & 0xFFFFFFFF
-        return Workload("gpu_kernel", params + (("hash", fingerprint),), str(func.params[-1].dtype))
+        """Every PrimFunc: whether dlight takes it shows only when ``schedule`` tries."""
+        return output_workload("gpu_kernel", func)
 
     def space(self, wl: Workload) -> Space:
         return {}
