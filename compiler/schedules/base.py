@@ -204,7 +204,7 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_t
         if not sch.get_consumers(anchor):
             return None
         candidates = [b for b in _downstream(sch, anchor) if sch.get(b).name_hint != anchor_name and not is_output(sch, b)]
-        if not any(_try_inline(sch, b) for b in candidates + _side_inputs(sch, anchor)):
+        if not any(try_inline(sch, b) for b in candidates + _side_inputs(sch, anchor)):
             break
     rest = _downstream(sch, anchor)
     if len(rest) != 1 or not is_output(sch, rest[0]):
@@ -212,7 +212,8 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_t
     return rest[0]
 
 
-def _try_inline(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+def try_inline(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
+    """``compute_inline(block)`` if TVM allows it; whether it did."""
     try:
         sch.compute_inline(block)
     except s_tir.schedule.ScheduleError:

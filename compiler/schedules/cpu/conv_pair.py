@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tvm import s_tir
 
+from edgeprune.compiler.schedules.base import NotApplicable, try_inline
 from edgeprune.compiler.schedules.conv_analysis import ConvGeometry, analyze_conv, conv_anchors
 
 
@@ -30,8 +31,22 @@ def store_through_registers(
 
     The band buffer the second conv reads is too big for LLVM to keep in registers, so the
     first conv's accumulators get a buffer of their own, sized by the tile once it is placed.
+
+    An epilogue that reads the result twice (hard-swish: ``x * relu6(x + 3) / 6``) gives the
+    store several consumers. TVM's ``reverse_compute_inline`` then inlines one of them and
+    leaves the others reading a buffer nothing writes any more (the build fails with "used
+    before its definition"), so the chain is first collapsed, by forward inlining, into the one
+    block that reads the result everywhere it is read.
     """
     store = sch.cache_write(conv, 0, "local")
-    while (consumers := sch.get_consumers(store)) and not sch.get(consumers[0]).same_as(sch.get(reader)):
-        sch.reverse_compute_inline(consumers[0])
+    reader_name = sch.get(reader).name_hint
+    while (consumers := sch.get_consumers(store)) and sch.get(consumers[0]).name_hint != reader_name:
+        if len(consumers) == 1:
+            sch.reverse_compute_inline(consumers[0])
+            continue
+        # Inline first the blocks that feed another consumer of the store, not the reader.
+        feeding = [b for b in consumers if sch.get(b).name_hint != reader_name
+                   and reader_name not in {sch.get(c).name_hint for c in sch.get_consumers(b)}]
+        if not any(try_inline(sch, b) for b in feeding):
+            raise NotApplicable(f"the epilogue of {sch.get(conv).name_hint} does not reduce to one block")
     return store

@@ -74,19 +74,21 @@ def conv(cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups
     return build
 
 
-def expand_depthwise(cin: int, ce: int, k: int, stride: int = 1, epilogue: str = "bias_relu") -> Builder:
-    """An inverted residual's expand 1x1 conv (bias, ReLU) and depthwise conv (``epilogue``)."""
-    expand = conv(cin, ce, 1)
+def expand_depthwise(cin: int, ce: int, k: int, stride: int = 1, epilogue: str = "bias_relu",
+                     expand_epilogue: str = "bias_relu") -> Builder:
+    """An inverted residual's expand 1x1 conv (``expand_epilogue``) and depthwise conv (``epilogue``)."""
+    expand = conv(cin, ce, 1, epilogue=expand_epilogue)
     depthwise = conv(ce, ce, k, stride=stride, groups=ce, epilogue=epilogue)
     return lambda x: depthwise(expand(x))
 
 
 def separable(
-    cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, epilogue: str = "bias_relu"
+    cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, epilogue: str = "bias_relu",
+    depthwise_epilogue: str = "bias_relu",
 ) -> Builder:
-    """A depthwise kxk conv (bias, ReLU) and a pointwise 1x1 conv (``epilogue``; a residual is
-    the second input)."""
-    depthwise = conv(cin, cin, k, stride=stride, dilation=dilation, groups=cin)
+    """A depthwise kxk conv (``depthwise_epilogue``) and a pointwise 1x1 conv (``epilogue``; a
+    residual is the second input)."""
+    depthwise = conv(cin, cin, k, stride=stride, dilation=dilation, groups=cin, epilogue=depthwise_epilogue)
     pointwise = conv(cin, cout, 1, epilogue=epilogue)
     return lambda x, *rest: pointwise(depthwise(x), *rest)
 

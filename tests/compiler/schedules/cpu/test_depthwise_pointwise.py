@@ -18,6 +18,8 @@ CASES = {
     "dilated 3x3": (separable(12, 20, 3, dilation=3), [(1, 12, 15, 18)]),
     "1x1 depthwise": (separable(24, 30, 1), [(1, 24, 9, 8)]),
     "hardswish pointwise": (separable(16, 24, 3, epilogue="bias_hswish"), [(1, 16, 9, 8)]),
+    # the depthwise's result read twice by its epilogue (MobileNetV3)
+    "hardswish depthwise": (separable(16, 24, 3, depthwise_epilogue="bias_hswish"), [(1, 16, 9, 8)]),
 }
 
 

@@ -1,6 +1,6 @@
 """An inverted residual's expand 1x1 and depthwise conv merged into one kernel: odd channel
 counts (no multiple of the vector width), odd sizes, stride 2 on even widths (de-interleaved
-columns, the default there) and odd ones, 5x5, asymmetric padding, a hardswish depthwise."""
+columns, the default there) and odd ones, 5x5, asymmetric padding, hardswish on either conv."""
 
 import pytest
 from tvm import relax
@@ -26,6 +26,9 @@ CASES = {
     "5x5 stride 2, odd width": (expand_depthwise(7, 42, 5, stride=2), (1, 7, 19, 23), TALL_AND_FLAT),
     "stride 2, asymmetric padding": (asymmetric_padding, (1, 6, 14, 16), ()),
     "hardswish depthwise": (expand_depthwise(16, 64, 3, epilogue="bias_hswish"), (1, 16, 9, 8), ()),
+    # the expand's result read twice by its epilogue (MobileNetV3)
+    "hardswish expand, stride 2": (expand_depthwise(8, 24, 5, stride=2, expand_epilogue="bias_hswish"), (1, 8, 16, 16),
+                                   EVEN_STRIDE_2),
 }
 
 
