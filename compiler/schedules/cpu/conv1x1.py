@@ -28,6 +28,7 @@ from edgeprune.compiler.schedules.base import (
     conv_flops,
     conv_short_name,
     divisors,
+    extents,
     full_size_side_inputs,
     inline_epilogue,
     pick,
@@ -36,6 +37,7 @@ from edgeprune.compiler.schedules.base import (
     vector_choices,
 )
 from edgeprune.compiler.schedules.conv_analysis import analyze_conv
+from edgeprune.compiler.schedules.cpu.generic import schedule_loops
 
 
 class Conv1x1(ScheduleRule):
@@ -111,6 +113,12 @@ class Conv1x1(ScheduleRule):
         out = inline_epilogue(sch, conv)
         width = wl["ow"]
         flat = lambda n, c, h, w: (n, c, h * width + w)  # noqa: E731
+        if out is not None and extents(sch, out) != extents(sch, conv)[:4]:
+            # The epilogue broadcasts the result over a larger map (a squeeze-excite gate: a
+            # 1x1 map of channel weights times the block's features): it is its own loop nest,
+            # over its own shape, after the conv.
+            schedule_loops(sch, out, config["vec"], parallel=True)
+            out = None
         if out is not None:
             sch.transform_layout(conv, ("write", 0), flat)
             sch.transform_block_layout(out, flat)

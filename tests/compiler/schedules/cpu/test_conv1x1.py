@@ -1,5 +1,6 @@
 """Pointwise convolutions: odd channel counts and sizes, residual, several full-size side inputs
-or resized ones (TopFormer's injection modules) and no epilogue."""
+or resized ones (TopFormer's injection modules), a squeeze-excite gate broadcast over a map, and
+no epilogue."""
 
 import numpy as np
 import pytest
@@ -14,12 +15,22 @@ def injected(cin: int, cout: int):
     return lambda x, gate, feature: relax.op.add(relax.op.multiply(conv(cin, cout, 1)(x), gate), feature)
 
 
+def gated(cin: int, cout: int):
+    """A squeeze-excite gate, ``features * hardsigmoid(conv1x1(pooled))``: the conv's 1x1 result
+    broadcast over the features' map in its epilogue (MobileNetV3)."""
+    def build(pooled, features):
+        logits = relax.op.add(conv(cin, cout, 1, epilogue="none")(pooled), relax.const(3.0))
+        return relax.op.multiply(features, relax.op.divide(relax.op.clip(logits, 0.0, 6.0), relax.const(6.0)))
+    return build
+
+
 CASES = {
     "odd channels and size": (conv(13, 30, 1), [(1, 13, 9, 11)]),
     "residual relu6": (conv(24, 24, 1, epilogue="bias_relu6_residual"), [(1, 24, 7, 19), (1, 24, 7, 19)]),
     "no epilogue": (conv(8, 19, 1, epilogue="none"), [(1, 8, 5, 5)]),
     "large map, packed panels": (conv(20, 12, 1), [(1, 20, 40, 50)]),
     "two side inputs, packed panels": (injected(12, 30), [(1, 12, 31, 33), (1, 30, 31, 33), (1, 30, 31, 33)]),
+    "squeeze-excite gate": (gated(6, 24), [(1, 6, 1, 1), (1, 24, 13, 17)]),
 }
 
 
