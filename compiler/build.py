@@ -20,7 +20,7 @@ from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 
 import edgeprune
-from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.base.fileio import write_json
 from edgeprune.compiler import android
 from edgeprune.compiler.artifact import LIB_FILE, META_FILE, ArtifactMeta, write_artifact_dir
@@ -70,8 +70,11 @@ def build(
     if sparse is not None:
         mod, sparse.choices = sparsify(mod, target, sparse.min_zero, tuning_configs, sparse.force)
     mod, records = schedule_module(mod, rules_for(target) if rules is None else rules, tuning_configs)
-    with target:
-        executable = tvm.compile(mod, target, relax_pipeline=lowering(target))
+    try:
+        with target:
+            executable = tvm.compile(mod, target, relax_pipeline=lowering(target))
+    except Exception as exc:  # noqa: BLE001 - TVM's codegen errors name the function in the text
+        raise EdgepruneError(f"building for {target.kind.name} failed: {last_line(exc)}") from exc
     return executable, records
 
 

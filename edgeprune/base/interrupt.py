@@ -1,4 +1,9 @@
-"""Ctrl-C that waits for the end of the current step.
+"""Ctrl-C that is remembered, and Ctrl-C that waits for the end of the current step.
+
+TVM calls back into Python (legalization, passes written in Python); a ``KeyboardInterrupt``
+raised in such a callback reaches the caller as a bare ``RuntimeError``. Inside
+``remembered_interrupt()`` SIGINT raises ``KeyboardInterrupt`` as usual and also sets
+``requested``, so the command line can tell an interrupted run from a failed one.
 
 An interrupt in the middle of a training step leaves the model half-updated (BatchNorm
 statistics already moved by the forward pass, weights not yet stepped), so a state saved
@@ -31,6 +36,24 @@ def deferred_interrupt() -> Iterator[InterruptFlag]:
         if flag.requested:
             raise KeyboardInterrupt
         flag.requested = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def remembered_interrupt() -> Iterator[InterruptFlag]:
+    flag = InterruptFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        flag.requested = True
+        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:

@@ -2,7 +2,8 @@
 
 Every verb lives in ``edgeprune/cli/commands/<verb>.py`` with ``add_parser(subparsers)`` and
 ``run(args) -> int``. User errors (``EdgepruneError``) become one line on stderr and exit
-code 2; an interrupt exits 130 after the verb has saved what it can.
+code 2; an interrupt exits 130 after the verb has saved what it can, also when TVM turned
+the interrupt into another exception.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from edgeprune import __version__
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.base.interrupt import remembered_interrupt
 from edgeprune.cli.commands import VERBS
 
 
@@ -31,14 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.run(args) or 0)
-    except EdgepruneError as exc:
-        print(f"edgeprune: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("edgeprune: interrupted", file=sys.stderr)
-        return 130
+    with remembered_interrupt() as interrupt:
+        try:
+            return int(args.run(args) or 0)
+        except EdgepruneError as exc:
+            if not interrupt.requested:
+                print(f"edgeprune: error: {exc}", file=sys.stderr)
+                return 2
+        except KeyboardInterrupt:
+            pass
+        except Exception:
+            if not interrupt.requested:  # a bug, not the user's Ctrl-C: the traceback is wanted
+                raise
+    print("edgeprune: interrupted", file=sys.stderr)
+    return 130
 
 
 def entry_point() -> None:

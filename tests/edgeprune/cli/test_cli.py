@@ -1,8 +1,14 @@
 """The command line as a user meets it: verbs, exit codes, and one-line errors."""
 
 import json
+import os
+import signal
 
 import pytest
+import tvm
+
+from edgeprune.cli import main
+from edgeprune.cli.commands import models
 
 
 def assert_one_line_error(result, *fragments):
@@ -74,3 +80,16 @@ def test_prune_from_the_command_line(cli, tmp_path):
     assert_one_line_error(cli(*common, "--target-gmacs", "0.004", "--layers", "tpm.nope", "--out", str(tmp_path / "r")),
                           "tpm.nope")
     assert not (tmp_path / "q").exists() and not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_inside_a_tvm_callback_exits_as_an_interrupt(monkeypatch, capsys):
+    """TVM hands a KeyboardInterrupt raised in a Python callback back as a bare RuntimeError."""
+
+    @tvm.transform.module_pass(opt_level=0)
+    def interrupted_pass(mod, ctx):
+        os.kill(os.getpid(), signal.SIGINT)
+        return mod
+
+    monkeypatch.setattr(models, "run", lambda args: interrupted_pass(tvm.IRModule()))
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["edgeprune: interrupted"]
