@@ -10,6 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeprune.base.errors import EdgepruneError
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once: os.umask can only be read by setting it, which is not safe once threads run.
+_UMASK = _read_umask()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -20,10 +32,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     within one filesystem, which the sibling location guarantees.
     """
     target = Path(path)
+    if target.is_dir():
+        raise EdgepruneError(f"{target}: is a directory, expected a file to write")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; the file gets what open() would give it
     try:
         yield tmp
         os.replace(tmp, target)
