@@ -205,15 +205,18 @@ class History:
         values = (run.time, run.model, run.artifact_sha256, canonical_json(run.target), run.device_key, run.device,
                   run.edgeprune_version, run.tvm_version, run.git_commit, run.threads,
                   *(getattr(s, c) for c in STAT_COLUMNS))
-        with self._transaction():
-            cursor = self._db.execute(
-                f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
-            )
-            run_id = int(cursor.lastrowid)
-            self._db.executemany(
-                "INSERT INTO timings (run_id, idx, ms) VALUES (?, ?, ?)",
-                [(run_id, i, ms) for i, ms in enumerate(s.timings_ms)],
-            )
+        try:
+            with self._transaction():
+                cursor = self._db.execute(
+                    f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
+                )
+                run_id = int(cursor.lastrowid)
+                self._db.executemany(
+                    "INSERT INTO timings (run_id, idx, ms) VALUES (?, ?, ?)",
+                    [(run_id, i, ms) for i, ms in enumerate(s.timings_ms)],
+                )
+        except sqlite3.Error as exc:  # a read-only file or folder, a full disk
+            raise EdgepruneError(f"{self.path}: cannot record the run ({exc})") from exc
         return replace(run, id=run_id)
 
     def _select(self, where: str = "", params: tuple[Any, ...] = (), order: str = "id", limit: int | None = None) -> list[Run]:

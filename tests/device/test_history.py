@@ -127,3 +127,10 @@ def test_names_and_default_path(monkeypatch, tmp_path):
     assert DeviceSpec.parse("local").history_key.startswith("local:")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_history_path() == tmp_path / "edgeprune" / "history.sqlite"
+
+
+def test_a_history_that_cannot_take_the_run_is_one_error(tmp_path):
+    with History(tmp_path / "h.sqlite") as history:
+        history._db.execute("PRAGMA query_only = ON")  # as a read-only file or folder would
+        with pytest.raises(EdgepruneError, match="cannot record the run"):
+            history.record(make_run([1.0, 2.0]))

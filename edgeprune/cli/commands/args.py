@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+from edgeprune.base.errors import EdgepruneError
 
 
 def size_hw(text: str) -> tuple[int, int]:
@@ -70,3 +74,22 @@ def sparse_fraction(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"the fraction of zero weights must be in (0, 1], got {text!r}")
     return value
+
+
+def output_file(text: str) -> Path:
+    """A file to write; refused at once if it names a directory, before any work is done."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a directory, expected a file to write")
+    return path
+
+
+def cores_here() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def check_threads_here(threads: int | None) -> None:
+    """``--threads`` for this machine: more threads than cores only time the contention."""
+    if threads is not None and threads > cores_here():
+        raise EdgepruneError(f"--threads {threads}: this machine has {cores_here()} cores to run on")

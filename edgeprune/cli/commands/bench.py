@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeprune.cli.commands.args import non_negative_int, positive_int, seconds
+from edgeprune.cli.commands.args import check_threads_here, non_negative_int, output_file, positive_int, seconds
 
 if TYPE_CHECKING:
     from edgeprune.device.runners import Measurement
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout-s", type=seconds, default=60.0,
                         help="rpc: longest wait for the tracker, a free device, and each answer of the device (default 60)")
     parser.add_argument("--priority", type=int, default=1, help="rpc: priority of the device request (default 1)")
-    parser.add_argument("--json", type=Path, help="also write the statistics here")
+    parser.add_argument("--json", type=output_file, help="also write the statistics here")
     parser.add_argument("--history", type=Path, help="results history to append the run to "
                         "(SQLite; default $XDG_CACHE_HOME/edgeprune/history.sqlite)")
     parser.add_argument("--no-history", action="store_true", help="do not record the run")
@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     history = args.history or default_history_path()
     if not args.no_history:
         History(history).close()  # a bad history file fails now, not after the measurement
-    runner = DeviceSpec.parse(args.device).runner(timeout_s=args.timeout_s, priority=args.priority)
+    device = DeviceSpec.parse(args.device)
+    if device.is_local:
+        check_threads_here(args.threads)
+    runner = device.runner(timeout_s=args.timeout_s, priority=args.priority)
     try:
         with _ChunkProgress(f"bench {args.device}") as progress:
             result = runner.measure(args.artifact, runs=args.runs, warmup=args.warmup, number=args.number,
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     _print_table(args.artifact, result)
     report = result.to_json()
+    if args.json:  # kept whatever happens to the history below
+        write_json(args.json, report)
     gate = None
     if not args.no_history:
         entry = run_from_measurement(result, args.artifact, args.device, args.model)
@@ -80,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
         report["history_run"] = gate.run.id
         if gate.comparison:
             report["comparison"] = {**gate.comparison.to_json(), "baseline_run": gate.baseline.id}
+        if args.json:
+            write_json(args.json, report)
     if args.json:
-        write_json(args.json, report)
         print(f"wrote {args.json}")
     return 3 if gate and gate.failed else 0
 

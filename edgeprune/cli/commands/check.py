@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeprune.cli.commands.args import output_file
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("artifact", type=Path, help="artifact directory compiled for a GPU target")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    parser.add_argument("--json", type=Path, help="also write the per-kernel report here")
+    parser.add_argument("--json", type=output_file, help="also write the per-kernel report here")
     parser.add_argument("--all", action="store_true", help="list every kernel, not only those that are not ok")
     parser.add_argument("--func", action="append", help="check only this function's kernels (repeatable)")
     parser.set_defaults(run=run)

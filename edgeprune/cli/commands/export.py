@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import size_hw
+from edgeprune.cli.commands.args import output_file, size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", type=Path, help="checkpoint directory")
     parser.add_argument("--input-size", type=size_hw,
                         help="export at H or HxW instead of arch.json's input shape (arch.json is updated to match)")
-    parser.add_argument("--out", type=Path, help="ONNX file to write (default: CHECKPOINT/model.onnx)")
+    parser.add_argument("--out", type=output_file, help="ONNX file to write (default: CHECKPOINT/model.onnx)")
     parser.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import positive_int, size_hw
+from edgeprune.cli.commands.args import non_negative_int, positive_int, size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crop-size", type=size_hw)
     parser.add_argument("--input-size", type=size_hw, help="eval/export size (MACs are counted here)")
     parser.add_argument("--val-images", type=positive_int)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=non_negative_int, default=1, help="data loader processes (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(run=run)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import positive_int
+from edgeprune.cli.commands.args import check_threads_here, output_file, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help="write an HTML report: latency history, kernels, pruning, outputs")
-    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument("--out", type=output_file, required=True, help="the HTML file to write")
     parser.add_argument("--history", type=Path,
                         help="results history (default $XDG_CACHE_HOME/edgeprune/history.sqlite, if it exists)")
     parser.add_argument("--checkpoint", type=Path, help="pruned checkpoint directory: pruning summary and outputs")
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.device.history import default_history_path
     from edgeprune.report import ReportInputs, read_table, write_report
 
+    check_threads_here(args.threads)
     history = args.history
     if history is None and default_history_path().is_file():
         history = default_history_path()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeprune.cli.commands.args import output_file
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run a compiled artifact on a .npy input")
     parser.add_argument("artifact", type=Path, help="artifact directory written by 'edgeprune compile'")
     parser.add_argument("--input", type=Path, required=True, help=".npy file with the input tensor")
-    parser.add_argument("--output", type=Path, required=True, help=".npy file to write the output to")
+    parser.add_argument("--output", type=output_file, required=True, help=".npy file to write the output to")
     parser.set_defaults(run=run)
 
 

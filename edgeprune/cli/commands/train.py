@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import positive_int, size_hw
+from edgeprune.cli.commands.args import non_negative_int, positive_int, size_hw
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-interval", type=positive_int, help="iterations between evaluations (default: iters/4)")
     parser.add_argument("--checkpoint-interval", type=positive_int, default=100)
     parser.add_argument("--val-images", type=positive_int, help="evaluate on the first N val images only")
-    parser.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+    parser.add_argument("--workers", type=non_negative_int, default=1, help="data loader processes (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last state")
     parser.set_defaults(run=run)

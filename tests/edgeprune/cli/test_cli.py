@@ -93,3 +93,20 @@ def test_ctrl_c_inside_a_tvm_callback_exits_as_an_interrupt(monkeypatch, capsys)
     monkeypatch.setattr(models, "run", lambda args: interrupted_pass(tvm.IRModule()))
     assert main(["models"]) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["edgeprune: interrupted"]
+
+
+@pytest.mark.parametrize("verb", [["run", "ART", "--input", "x.npy", "--output"], ["bench", "ART", "--json"],
+                                  ["check", "ART", "--json"], ["report", "--out"]])
+def test_an_output_that_is_a_directory_is_refused_before_any_work(cli, tmp_path, verb):
+    result = cli(*verb, str(tmp_path))
+    assert result.returncode == 2 and "is a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_negative_data_loader_workers_are_refused(cli, tmp_path):
+    result = cli("train", "--model", "topformer-tiny", "--data", "synthetic", "--workers", "-1", "--out", str(tmp_path / "t"))
+    assert result.returncode == 2 and "--workers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_more_local_threads_than_cores_is_one_error(cli, tmp_path):
+    result = cli("bench", str(tmp_path), "--threads", "1000", "--no-history")
+    assert_one_line_error(result, "--threads 1000", "cores")
