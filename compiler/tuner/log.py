@@ -12,14 +12,20 @@ Each record is written with one ``os.write`` of the complete line to a file open
 ``O_APPEND``, then fsynced, so a kill at any moment leaves every earlier record intact and
 at worst a torn final line, which readers skip; a writer first ends such a torn line so the
 next record starts on a line of its own. Logs from several machines can be concatenated.
+
+One tuning run writes a log at a time (``exclusive``): two runs resuming the same log would
+each replay it and then measure the same next candidates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +173,28 @@ def best_records(
         medians = [sorted(group, key=lambda r: r.cost)[(len(group) - 1) // 2] for group in by_knobs.values()]
         best[workload] = min(medians, key=lambda r: r.cost)
     return best
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the log's lock (an advisory ``flock`` on the log itself) for the block, or fail at
+    once with one error if another run holds it; the lock ends with the process. A log this
+    creates and nothing writes is removed again."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    created = not target.exists()
+    fd = os.open(target, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EdgepruneError(f"{target}: another edgeprune tune is writing this log; wait for it or choose "
+                                 "another --log") from None
+        yield
+    finally:
+        if created and os.fstat(fd).st_size == 0:
+            target.unlink(missing_ok=True)
+        os.close(fd)
 
 
 class LogWriter:

@@ -10,6 +10,7 @@ from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.progress import Progress
 from edgeprune.compiler.target import host_cores
 from edgeprune.compiler.targets import device_type, resolve_target
+from edgeprune.compiler.tuner.log import exclusive
 from edgeprune.compiler.tuner.measure import Measurer
 from edgeprune.compiler.tuner.session import TuneReport, TuneSession
 from edgeprune.compiler.tuner.tasks import model_tasks, select_tasks
@@ -53,8 +54,14 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     device = DeviceSpec.parse(job.device)
     if os.path.isdir(log):
         raise EdgepruneError(f"{log}: is a directory, not a tuning log")
-    if os.path.exists(log) and os.path.getsize(log) > 0 and not job.resume:
-        raise EdgepruneError(f"{log}: already holds tuning records; pass --resume to continue it, or choose another --log")
+    with exclusive(log):
+        if os.path.getsize(log) > 0 and not job.resume:
+            raise EdgepruneError(f"{log}: already holds tuning records; pass --resume to continue it, or choose another --log")
+        return _tune_locked(job, device, log, should_stop, announce)
+
+
+def _tune_locked(job: TuneJob, device: DeviceSpec, log: str, should_stop: Callable[[], bool],
+                 announce: Callable[[str], None]) -> TuneReport:
     target = resolve_target(job.target, job.targets_file)
     if device_type(target) != "cpu":
         raise EdgepruneError(f"--target {job.target}: a GPU target; edgeprune tunes the CPU schedules only")

@@ -15,7 +15,7 @@ import pytest
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.cli import main
 from edgeprune.compiler.targets import resolve_target
-from edgeprune.compiler.tuner.log import best_records, read_log
+from edgeprune.compiler.tuner.log import best_records, exclusive, read_log
 
 FAST = ("--builders", "1", "--repeat", "2", "--min-repeat-ms", "2", "--timeout", "60", "--confirm-top", "1", "--confirm-rounds", "2")
 
@@ -108,3 +108,11 @@ def main_raising(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     return args.run(args)
+
+
+def test_a_second_tune_on_a_log_in_use_is_refused_before_measuring(tiny_onnx, tmp_path):
+    log = tmp_path / "l.jsonl"
+    with exclusive(log):  # as another `edgeprune tune --resume` on the same log would
+        with pytest.raises(EdgepruneError, match="another edgeprune tune is writing this log"):
+            main_raising(["tune", str(tiny_onnx), "--trials", "4", "--log", str(log), "--resume"])
+    assert not log.exists()
