@@ -31,6 +31,7 @@ from edgeprune.compiler.passes import FuseEpilogue, graph_passes
 from edgeprune.compiler.schedules.base import Config, Rule
 from edgeprune.compiler.schedules.registry import ScheduledFunc, rules_for, schedule_module
 from edgeprune.compiler.sparse.select import SparseOption, sparsify
+from edgeprune.compiler.static_shapes import check_kernels_static
 from edgeprune.compiler.target import make_target
 from edgeprune.compiler.targets import device_type, resolve_target, triple
 
@@ -43,8 +44,9 @@ def fuse(imported: ImportedModel, target: tvm.target.Target, merge_convs: bool =
     conv reading it (``passes.fuse_depthwise_pointwise``).
     """
     with target:
-        mod = graph_passes()(imported.mod)
-        return FuseEpilogue(merge_convs)(mod)
+        mod = FuseEpilogue(merge_convs)(graph_passes()(imported.mod))
+    check_kernels_static(mod, imported.source)
+    return mod
 
 
 def lowering(target: tvm.target.Target) -> tvm.transform.Pass:

@@ -21,6 +21,7 @@ import tvm
 from tvm import relax
 
 from edgeprune.base.errors import EdgepruneError, first_line
+from edgeprune.compiler.static_shapes import check_input_fits, check_static
 from edgeprune.pruning.checkpoint import ARCH_FILE, MODEL_FILE, load_checkpoint
 
 INPUT_NAME = "input"
@@ -106,6 +107,7 @@ def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedMod
 
     ckpt = load_checkpoint(root)
     shape = shape or tuple(ckpt.arch.input_shape)
+    check_input_fits(shape, root)
     example = torch.zeros(shape, dtype=torch.float32)
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -123,6 +125,7 @@ def _import_checkpoint(root: Path, shape: tuple[int, ...] | None) -> ImportedMod
             )
     except Exception as exc:  # noqa: BLE001
         raise EdgepruneError(f"{root}: TVM's PyTorch frontend failed: {first_line(exc)}") from exc
+    check_static(mod, root)
     inputs = [TensorSpec(INPUT_NAME, shape, "float32")]
     outputs = _outputs_of(mod, [OUTPUT_NAME], root)
     digest = _sha256([root / ARCH_FILE, root / MODEL_FILE])
@@ -174,6 +177,7 @@ def _import_onnx(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
         shape = tuple(file_dims)
     elif len(file_dims) != len(shape):
         raise EdgepruneError(f"{path}: input {graph_input.name!r} has rank {len(file_dims)}, input shape {list(shape)} has {len(shape)}")
+    check_input_fits(shape, path)
     model = _simplify(model, graph_input.name, shape, path)
     try:
         from tvm.relax.frontend.onnx import from_onnx
@@ -184,6 +188,7 @@ def _import_onnx(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
     except Exception as exc:  # noqa: BLE001
         raise EdgepruneError(f"{path}: TVM's ONNX frontend failed: {first_line(exc)}") from exc
     mod = relax.transform.FoldConstant()(mod)
+    check_static(mod, path)
     inputs = [TensorSpec(graph_input.name, tuple(shape), "float32")]
     outputs = _outputs_of(mod, [o.name for o in model.graph.output], path)
     return ImportedModel(mod, inputs, outputs, path, "onnx", _sha256([path]))

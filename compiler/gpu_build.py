@@ -26,6 +26,7 @@ from edgeprune.compiler.passes import graph_passes
 from edgeprune.compiler.schedules.base import Rule
 from edgeprune.compiler.schedules.gpu import gpu_rules
 from edgeprune.compiler.schedules.registry import ScheduledFunc, schedule_module
+from edgeprune.compiler.static_shapes import check_kernels_static
 
 
 @dataclass
@@ -88,6 +89,7 @@ def build_gpu(imported: ImportedModel, target: tvm.target.Target, rules: Sequenc
         legalize = [p for p in adreno.legalize_passes(target) if p.info.name != "ApplyDefaultSchedule"]
         mod = graph_passes()(imported.mod)
         mod = tvm.transform.Sequential(adreno.library_dispatch_passes(target) + legalize)(mod)
+        check_kernels_static(mod, imported.source)
         reference = prim_funcs(mod)
         mod, records = schedule_gpu(mod, target, rules)
         mod = tvm.transform.Sequential(adreno.dataflow_lower_passes(target) + adreno.finalize_passes(target))(mod)
