@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeprune.base.errors import EdgepruneError
+
+MAX_SIDE = 16384  # pixels on an image side (the largest texture side of mobile GPUs)
 
 
 def size_hw(text: str) -> tuple[int, int]:
@@ -18,8 +22,8 @@ def size_hw(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected H or HxW, got {text!r}") from None
     if len(values) == 1:
         values *= 2
-    if len(values) != 2 or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected H or HxW with positive sizes, got {text!r}")
+    if len(values) != 2 or min(values) <= 0 or max(values) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"expected H or HxW with sizes from 1 to {MAX_SIDE}, got {text!r}")
     return values[0], values[1]
 
 
@@ -33,23 +37,43 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
-    return _int_at_least(text, 1, "a positive integer")
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """The type of an integer option in ``[low, high]``: every numeric option has both bounds."""
+    expected = f"an integer from {low} to {high}"
+
+    def parse(text: str) -> int:
+        value = _int_at_least(text, low, expected)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    return _int_at_least(text, 0, "an integer >= 0")
+def float_in(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    """The type of a real option in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    expected = f"a number {'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def seconds(text: str) -> float:
-    """A duration in seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
+positive_int = int_in(1, 1_000_000_000)
+seconds = float_in(0.0, 86_400.0)  # a duration: at most a day
+SEED = int_in(0, 2**32 - 1)
+THREADS = int_in(1, 1024)
+WORKERS = int_in(0, 256)
+ITERATIONS = int_in(1, 100_000_000)
+BATCH = int_in(1, 4096)
+IMAGES = int_in(1, 10_000_000)
 
 
 def input_shape(text: str) -> tuple[int, ...]:
@@ -58,8 +82,8 @@ def input_shape(text: str) -> tuple[int, ...]:
         dims = tuple(int(p) for p in text.replace("x", ",").split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected N,C,H,W, got {text!r}") from None
-    if len(dims) != 4 or min(dims) <= 0:
-        raise argparse.ArgumentTypeError(f"expected four positive integers N,C,H,W, got {text!r}")
+    if len(dims) != 4 or min(dims) <= 0 or max(dims[2:]) > MAX_SIDE or max(dims[:2]) > 65536:
+        raise argparse.ArgumentTypeError(f"expected four positive integers N,C,H,W (H, W at most {MAX_SIDE}), got {text!r}")
     return dims
 
 

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeprune.cli.commands.args import check_threads_here, non_negative_int, output_file, positive_int, seconds
+from edgeprune.cli.commands.args import (
+    THREADS,
+    check_threads_here,
+    float_in,
+    int_in,
+    output_file,
+)
 
 if TYPE_CHECKING:
     from edgeprune.device.runners import Measurement
@@ -17,24 +23,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("artifact", type=Path, help="artifact directory written by 'edgeprune compile'")
     parser.add_argument("--device", default="local",
                         help="local (this CPU) or rpc://HOST:PORT/KEY (a device under KEY at a TVM RPC tracker)")
-    parser.add_argument("--runs", type=positive_int, default=50, help="timed runs, at least (default 50)")
-    parser.add_argument("--min-time-s", type=seconds, default=0.0,
+    parser.add_argument("--runs", type=int_in(1, 1_000_000), default=50, help="timed runs, at least (default 50)")
+    parser.add_argument("--min-time-s", type=float_in(0.0, 3600.0), default=0.0,
                         help="keep timing until this many seconds of timed runs too (default 0)")
-    parser.add_argument("--warmup", type=non_negative_int, default=5, help="untimed runs first (default 5)")
-    parser.add_argument("--number", type=positive_int, default=1,
+    parser.add_argument("--warmup", type=int_in(0, 100_000), default=5, help="untimed runs first (default 5)")
+    parser.add_argument("--number", type=int_in(1, 100_000), default=1,
                         help="calls averaged into each timed run, for sub-millisecond models (default 1)")
-    parser.add_argument("--threads", type=positive_int,
+    parser.add_argument("--threads", type=THREADS,
                         help="CPU threads (default: TVM_NUM_THREADS or all cores here; the device's default over RPC)")
-    parser.add_argument("--timeout-s", type=seconds, default=60.0,
+    parser.add_argument("--timeout-s", type=float_in(0.0, 86_400.0, low_open=True), default=60.0,
                         help="rpc: longest wait for the tracker, a free device, and each answer of the device (default 60)")
-    parser.add_argument("--priority", type=int, default=1, help="rpc: priority of the device request (default 1)")
+    parser.add_argument("--priority", type=int_in(0, 1000), default=1, help="rpc: priority of the device request (default 1)")
     parser.add_argument("--json", type=output_file, help="also write the statistics here")
     parser.add_argument("--history", type=Path, help="results history to append the run to "
                         "(SQLite; default $XDG_CACHE_HOME/edgeprune/history.sqlite)")
     parser.add_argument("--no-history", action="store_true", help="do not record the run")
     parser.add_argument("--model", help="name the history files the run under (default: the artifact directory's name)")
     parser.add_argument("--baseline", metavar="REF", help="compare with run:ID, commit:SHA, best:N (of the last N) or last")
-    parser.add_argument("--fail-above", type=float, metavar="RATIO",
+    parser.add_argument("--fail-above", type=float_in(1.0, 100.0, low_open=True), metavar="RATIO",
                         help="exit 3 if significantly slower than the baseline by this median ratio (e.g. 1.05)")
     parser.set_defaults(run=run)
 
@@ -49,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.baseline:
         parse_ref(args.baseline)
-    if args.fail_above is not None and (not args.baseline or args.fail_above <= 1):
-        raise EdgepruneError(f"--fail-above {args.fail_above:g}: needs --baseline and a ratio above 1")
-    if args.timeout_s <= 0:
-        raise EdgepruneError(f"--timeout-s {args.timeout_s:g}: must be above 0")
+    if args.fail_above is not None and not args.baseline:
+        raise EdgepruneError(f"--fail-above {args.fail_above:g}: needs --baseline")
     if args.no_history and args.baseline:
         raise EdgepruneError("--baseline compares with the history: it cannot go with --no-history")
     history = args.history or default_history_path()

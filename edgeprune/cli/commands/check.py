@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import output_file
+from edgeprune.cli.commands.args import SEED, output_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "check", help="run a GPU artifact's OpenCL kernels on this machine (PoCL) against the CPU"
     )
     parser.add_argument("artifact", type=Path, help="artifact directory compiled for a GPU target")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--json", type=output_file, help="also write the per-kernel report here")
     parser.add_argument("--all", action="store_true", help="list every kernel, not only those that are not ok")
     parser.add_argument("--func", action="append", help="check only this function's kernels (repeatable)")

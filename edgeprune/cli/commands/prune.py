@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import non_negative_int, positive_int, size_hw
+from edgeprune.cli.commands.args import (
+    BATCH,
+    IMAGES,
+    ITERATIONS,
+    SEED,
+    WORKERS,
+    float_in,
+    int_in,
+    size_hw,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,26 +28,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="built-in name or package.module:function (default: the --from checkpoint's)")
     parser.add_argument("--from", dest="from_dir", type=Path, help="trained checkpoint directory to start from")
     parser.add_argument("--data", default="synthetic", help="synthetic | ade20k:PATH | cityscapes:PATH | voc:PATH")
-    parser.add_argument("--target-gmacs", type=float, required=True, help="MACs target in GMACs at the eval size")
+    parser.add_argument("--target-gmacs", type=float_in(0.0, 1e6, low_open=True), required=True, help="MACs target in GMACs at the eval size")
     parser.add_argument("--method", choices=("bilevel", "magnitude"), default="bilevel")
     parser.add_argument("--no-implicit", action="store_true", help="drop the implicit-gradient term of Eq. 15")
-    parser.add_argument("--iters", type=positive_int, default=300, help="outer iterations (default 300)")
-    parser.add_argument("--weight-steps", type=positive_int, default=3, help="weight steps per mask step (default 3)")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-4,
+    parser.add_argument("--iters", type=ITERATIONS, default=300, help="outer iterations (default 300)")
+    parser.add_argument("--weight-steps", type=int_in(1, 1000), default=3, help="weight steps per mask step (default 3)")
+    parser.add_argument("--batch-size", type=BATCH, default=8)
+    parser.add_argument("--lr", type=float_in(0.0, 10.0, low_open=True), default=1e-4,
                         help="weight learning rate (default 1e-4, the paper's 1.2e-4 for ADE20K: the inner "
                         "problem's weight decay is 1/lambda = 10, so lr * 10 is the shrink per step)")
-    parser.add_argument("--mask-lr", type=float, default=2.0, help="soft mask learning rate (default 2, momentum 0.9)")
-    parser.add_argument("--beta", type=float, default=0.01, help="MACs regularizer weight (default 0.01)")
-    parser.add_argument("--lam", type=float, default=0.1, help="lambda of Eq. 7/15 (default 0.1)")
+    parser.add_argument("--mask-lr", type=float_in(0.0, 1e4, low_open=True), default=2.0, help="soft mask learning rate (default 2, momentum 0.9)")
+    parser.add_argument("--beta", type=float_in(0.0, 1e6), default=0.01, help="MACs regularizer weight (default 0.01)")
+    parser.add_argument("--lam", type=float_in(0.0, 1e6, low_open=True), default=0.1, help="lambda of Eq. 7/15 (default 0.1)")
     parser.add_argument("--layers", nargs="+", help="prune only these modules (qualified names or prefixes)")
-    parser.add_argument("--min-keep", type=float, default=0.2,
+    parser.add_argument("--min-keep", type=float_in(0.0, 1.0), default=0.2,
                         help="never prune a channel group below this fraction of its width (default 0.2)")
     parser.add_argument("--crop-size", type=size_hw)
     parser.add_argument("--input-size", type=size_hw, help="eval/export size (MACs are counted here)")
-    parser.add_argument("--val-images", type=positive_int)
-    parser.add_argument("--workers", type=non_negative_int, default=1, help="data loader processes (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-images", type=IMAGES)
+    parser.add_argument("--workers", type=WORKERS, default=1, help="data loader processes (default 1)")
+    parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(run=run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import check_threads_here, output_file, positive_int
+from edgeprune.cli.commands.args import THREADS, check_threads_here, int_in, output_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--unpruned", type=Path, help="the checkpoint it was pruned from: widths, mIoU and outputs before")
     parser.add_argument("--artifact", type=Path, help="compiled artifact to profile kernel by kernel (on this machine)")
     parser.add_argument("--data", default="synthetic", help="dataset whose val images to segment (default synthetic)")
-    parser.add_argument("--images", type=int, default=4, help="images to segment (default 4; 0 for none)")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads for the profile (default: as 'bench')")
+    parser.add_argument("--images", type=int_in(0, 64), default=4, help="images to segment (default 4; 0 for none)")
+    parser.add_argument("--threads", type=THREADS, help="CPU threads for the profile (default: as 'bench')")
     parser.add_argument("--table", type=Path, action="append", default=[],
                         help="JSON {title, columns, rows, note} to add as a table (repeatable)")
     parser.set_defaults(run=run)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.cli.commands.args import non_negative_int, positive_int, size_hw
+from edgeprune.cli.commands.args import (
+    BATCH,
+    IMAGES,
+    ITERATIONS,
+    SEED,
+    WORKERS,
+    float_in,
+    size_hw,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,17 +27,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", default="synthetic",
                         help="synthetic | ade20k:PATH | cityscapes:PATH | voc:PATH (default: synthetic)")
     parser.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
-    parser.add_argument("--iters", type=positive_int, default=1000)
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="per process (default 8)")
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--iters", type=ITERATIONS, default=1000)
+    parser.add_argument("--batch-size", type=BATCH, default=8, help="per process (default 8)")
+    parser.add_argument("--lr", type=float_in(0.0, 10.0, low_open=True), default=0.01)
+    parser.add_argument("--weight-decay", type=float_in(0.0, 1.0), default=1e-4)
     parser.add_argument("--crop-size", type=size_hw, help="training crop, H or HxW (default: the dataset's)")
     parser.add_argument("--input-size", type=size_hw, help="eval/export size, H or HxW (default: the dataset's)")
-    parser.add_argument("--eval-interval", type=positive_int, help="iterations between evaluations (default: iters/4)")
-    parser.add_argument("--checkpoint-interval", type=positive_int, default=100)
-    parser.add_argument("--val-images", type=positive_int, help="evaluate on the first N val images only")
-    parser.add_argument("--workers", type=non_negative_int, default=1, help="data loader processes (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-interval", type=ITERATIONS, help="iterations between evaluations (default: iters/4)")
+    parser.add_argument("--checkpoint-interval", type=ITERATIONS, default=100)
+    parser.add_argument("--val-images", type=IMAGES, help="evaluate on the first N val images only")
+    parser.add_argument("--workers", type=WORKERS, default=1, help="data loader processes (default 1)")
+    parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last state")
     parser.set_defaults(run=run)
 

@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from edgeprune.cli.commands.args import input_shape, positive_int, sparse_fraction
+from edgeprune.cli.commands.args import SEED, THREADS, float_in, input_shape, int_in, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,26 +20,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target", default="host", help="compilation target (default: host)")
     parser.add_argument("--targets-file", type=Path, help="TOML or JSON file of extra targets (also: $EDGEPRUNE_TARGETS)")
     parser.add_argument("--device", default="local", help="where to measure: local or rpc://HOST:PORT/KEY (default: local)")
-    parser.add_argument("--trials", type=positive_int, required=True,
+    parser.add_argument("--trials", type=int_in(1, 10_000_000), required=True,
                         help="measured candidates in all, the default of each workload included")
     parser.add_argument("--workloads", help="comma-separated op names (conv2d_1x1, ...), rule names or workload keys; default: all")
-    parser.add_argument("--heaviest", type=positive_int, help="tune only the N workloads with the most FLOPs in the model")
+    parser.add_argument("--heaviest", type=int_in(1, 100_000), help="tune only the N workloads with the most FLOPs in the model")
     parser.add_argument("--sparse", type=sparse_fraction, metavar="auto|FRACTION",
                         help="also tune grouped sparse kernels for convs with at least this zero fraction ('auto': 0.5)")
     parser.add_argument("--log", type=Path, required=True, help="tuning log (JSON lines) to append to")
     parser.add_argument("--resume", action="store_true", help="continue the search recorded in --log")
     parser.add_argument("--strategy", choices=("ga", "random"), default="ga", help="search strategy (default: ga)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
-    parser.add_argument("--builders", type=positive_int, help="parallel build processes (default: all cores)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per build and per measurement (default 60)")
-    parser.add_argument("--repeat", type=positive_int, default=5, help="timed repeats per candidate (default 5)")
-    parser.add_argument("--min-repeat-ms", type=positive_int, default=20, help="minimum length of one repeat (default 20)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the search (default 0)")
+    parser.add_argument("--builders", type=int_in(1, 256), help="parallel build processes (default: all cores)")
+    parser.add_argument("--timeout", type=float_in(0.0, 86_400.0, low_open=True), default=60.0, help="seconds per build and per measurement (default 60)")
+    parser.add_argument("--repeat", type=int_in(1, 10_000), default=5, help="timed repeats per candidate (default 5)")
+    parser.add_argument("--min-repeat-ms", type=int_in(1, 600_000), default=20, help="minimum length of one repeat (default 20)")
     parser.add_argument("--cold", action="store_true",
                         help="time each candidate from cold caches (all but its input flushed), one call per repeat")
-    parser.add_argument("--confirm-top", type=int, default=3,
+    parser.add_argument("--confirm-top", type=int_in(0, 100), default=3,
                         help="re-time the default and this many best candidates per workload side by side at the end (default 3; 0: off)")
-    parser.add_argument("--confirm-rounds", type=positive_int, default=3, help="alternating rounds of that re-timing (default 3)")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads when measuring (default: TVM_NUM_THREADS or all cores)")
+    parser.add_argument("--confirm-rounds", type=int_in(1, 1000), default=3, help="alternating rounds of that re-timing (default 3)")
+    parser.add_argument("--threads", type=THREADS, help="CPU threads when measuring (default: TVM_NUM_THREADS or all cores)")
     parser.add_argument("--input-shape", type=input_shape, help="static input shape N,C,H,W (default: the source's)")
     parser.set_defaults(run=run)
 
