@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -258,6 +259,20 @@ class Artifact:
         return "edgeprune_timed_main"
 
 
+_ELF_MACHINES = {0x03: "i386", 0x28: "arm", 0x3E: "x86_64", 0xB7: "aarch64", 0xF3: "riscv64"}
+
+
+def elf_machine(path: Path) -> str | None:
+    """The architecture an ELF file is built for (``platform.machine()`` spelling), if it is ELF."""
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    order = "little" if header[5] == 1 else "big"
+    code = int.from_bytes(header[18:20], order)
+    return _ELF_MACHINES.get(code, f"ELF machine {code:#x}")
+
+
 def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) -> Artifact:
     """Load ``path``; TVM runs ``num_threads`` worker threads (default: ``TVM_NUM_THREADS`` or all cores)."""
     import tvm
@@ -270,6 +285,11 @@ def load_artifact(path: str | os.PathLike[str], num_threads: int | None = None) 
     lib_path = root / LIB_FILE
     if not lib_path.is_file():
         raise EdgepruneError(f"{lib_path}: missing")
+    built_for, here = elf_machine(lib_path), platform.machine()
+    if built_for is not None and built_for != here:
+        # the dynamic loader would only say "No such file or directory" (of the foreign interpreter)
+        raise EdgepruneError(f"{lib_path}: an {built_for} library, this machine is {here}; run it on its device "
+                             "(--device rpc://HOST:PORT/KEY) or compile for --target host")
     try:
         lib = tvm.runtime.load_module(str(lib_path))
         vm = relax.VirtualMachine(lib, tvm.cpu())

@@ -16,6 +16,7 @@ last, so a DIR with an ``arch.json`` always has the files it describes.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -131,6 +132,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise EdgepruneError(f"{path}: missing")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message advises retrying with weights_only=False, which would run the file's code.
+        raise EdgepruneError(f"{path}: holds Python objects besides tensors, which loading would have to run; "
+                             "edgeprune loads weights only and refuses it (nothing in it was executed)") from exc
     except Exception as exc:
         raise EdgepruneError(f"{path}: cannot be read as a PyTorch state_dict (truncated or corrupt?): {first_line(exc)}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -178,7 +183,10 @@ def load_checkpoint(ckpt_dir: str | Path) -> Checkpoint:
     """Rebuild the model of a checkpoint directory and load its weights (eval mode)."""
     root = Path(ckpt_dir)
     arch = read_arch(root)
-    model = build_from_arch(arch)
+    try:
+        model = build_from_arch(arch)
+    except EdgepruneError as exc:
+        raise EdgepruneError(f"{root / ARCH_FILE}: {exc}") from exc
     state = read_state_dict(root / MODEL_FILE)
     check_state_dict(model, state, root / MODEL_FILE, arch.model)
     model.load_state_dict(state)

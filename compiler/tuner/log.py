@@ -122,21 +122,27 @@ def read_log(path: str | os.PathLike[str]) -> LogContents:
         raise EdgepruneError(f"{log}: no such tuning log") from None
     except OSError as exc:
         raise EdgepruneError(f"{log}: cannot read tuning log ({exc.strerror})") from exc
-    records, torn = [], 0
+    records, torn, garbage = [], 0, []
     for number, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            torn += 1
+            if raw.lstrip().startswith(b"{"):  # the start of a record, cut by a kill
+                torn += 1
+            else:
+                garbage.append(number)
             continue
         try:
             records.append(TuneRecord.from_json(obj))
         except ValueError as exc:
             raise EdgepruneError(f"{log}:{number}: not an edgeprune tuning log ({exc})") from None
-    if torn and not records:
+    if (torn or garbage) and not records:
         raise EdgepruneError(f"{log}: not an edgeprune tuning log (no line is a JSON record)")
+    if garbage:
+        raise EdgepruneError(f"{log}:{garbage[0]}: not a tuning record, nor the start of one cut by a kill "
+                             f"({len(garbage)} such line(s))")
     return LogContents(records, torn)
 
 

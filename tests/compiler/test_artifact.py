@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 
 import numpy as np
 import pytest
@@ -144,3 +145,13 @@ def test_outputs_survive_later_calls(user_artifact, tmp_path):
     ones = identity(np.ones(shape, np.float32))
     identity(np.full(shape, 2.0, np.float32))
     np.testing.assert_array_equal(ones, np.ones(shape, np.float32))
+
+
+def test_a_library_for_another_architecture_says_so(tmp_path, user_artifact):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / META_FILE).write_text((user_artifact / META_FILE).read_text())
+    machine = 0xB7 if platform.machine() != "aarch64" else 0x3E  # aarch64, or x86_64 on an arm64 host
+    (foreign / LIB_FILE).write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little") + bytes(44))
+    with pytest.raises(EdgepruneError, match="library, this machine is"):
+        load_artifact(foreign)

@@ -101,3 +101,10 @@ def test_cli_one_line_error(cli, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgeprune: error: ") and "not an ONNX model" in lines[0]
+
+
+def test_run_refuses_a_pickled_input_without_numpys_advice_to_load_it(user_artifact, tmp_path):
+    np.save(tmp_path / "x.npy", np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(EdgepruneError, match="not a .npy array file") as caught:
+        invoke("run", str(user_artifact), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+    assert "allow_pickle" not in str(caught.value)

@@ -1,4 +1,6 @@
 import json
+import os
+import shutil
 
 import numpy as np
 import onnxruntime as ort
@@ -90,3 +92,33 @@ def test_missing_directory_and_file(tmp_path):
         read_arch(tmp_path / "nope")
     with pytest.raises(EdgepruneError, match="arch.json: missing"):
         read_arch(tmp_path)
+
+
+class RunsCode:
+    """A pickled object whose loading would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickle_that_would_run_code_is_refused_without_torchs_advice_to_run_it(saved, tmp_path):
+    out, _ = saved
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    torch.save({"weight": torch.zeros(1), "payload": RunsCode(tmp_path / "ran")}, bad / "model.pt")
+    with pytest.raises(EdgepruneError, match="holds Python objects besides tensors") as caught:
+        load_checkpoint(bad)
+    assert "weights_only=False" not in str(caught.value) and not (tmp_path / "ran").exists()
+
+
+def test_an_unknown_model_name_points_at_arch_json(saved, tmp_path):
+    out, _ = saved
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    arch = json.loads((bad / "arch.json").read_text())
+    (bad / "arch.json").write_text(json.dumps({**arch, "model": "segformer-b9"}))
+    with pytest.raises(EdgepruneError, match=r"arch\.json: unknown model 'segformer-b9'"):
+        load_checkpoint(bad)

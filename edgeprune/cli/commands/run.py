@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     artifact = load_artifact(args.artifact)
     try:
         x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EdgepruneError(f"{args.input}: cannot be read as a .npy array ({exc})") from exc
+    except OSError as exc:
+        raise EdgepruneError(f"{args.input}: cannot be read ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # numpy's own text suggests allow_pickle=True, which would run the file's code
+        raise EdgepruneError(f"{args.input}: not a .npy array file (edgeprune loads no pickled objects)") from exc
     y = artifact(x)
     outputs = y if isinstance(y, tuple) else (y,)
     with atomic_path(args.output) as tmp:

@@ -123,3 +123,13 @@ def test_a_killed_writer_loses_no_complete_record(tmp_path):
     contents = read_log(log)
     assert len(contents.records) == len(complete) >= 6
     assert contents.torn_lines == (1 if lines[-1] else 0)
+
+
+def test_garbage_between_records_is_an_error_not_a_torn_line(tmp_path):
+    log = tmp_path / "g.jsonl"
+    good = json.dumps(record("a", 1.0).to_json())
+    log.write_text(f"{good}\nrm -rf /\n{good[:20]}\n{good}\n")
+    with pytest.raises(EdgepruneError, match=r"g\.jsonl:2: not a tuning record"):
+        read_log(log)
+    log.write_text(f"{good}\n{good[:20]}\n{good}\n")  # a cut record mid-log (the writer went on after a kill)
+    assert read_log(log).torn_lines == 1
