@@ -26,7 +26,7 @@ from edgeprune.base.fileio import write_json
 from edgeprune.base.progress import Progress
 from edgeprune.pruning.batchnorm import recalibrate_batchnorm
 from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings
-from edgeprune.pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
+from edgeprune.pruning.checkpoint import ARCH_FILE, ArchInfo, load_checkpoint, read_arch, save_checkpoint
 from edgeprune.pruning.coupling import ChannelGraph, analyze, check_layer_names, default_prunable
 from edgeprune.pruning.data import build_dataset
 from edgeprune.pruning.evaluate import evaluate
@@ -75,9 +75,15 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
     """Run the whole pruning job; returns the report also written to ``OUT/report.json``."""
     if cfg.iters <= 0:
         raise EdgepruneError(f"--iters must be positive, got {cfg.iters}")
+    if (Path(cfg.out) / ARCH_FILE).exists():
+        raise EdgepruneError(f"{cfg.out}: already holds a checkpoint; pick another --out (prune never overwrites one)")
+    # MACs are counted, and the pruned model exported, at the size the checkpoint was made for.
+    input_size = cfg.input_size
+    if input_size is None and cfg.from_dir is not None:
+        input_size = tuple(read_arch(cfg.from_dir).input_shape[-2:])
     torch.manual_seed(cfg.seed)
     train_set = build_dataset(cfg.data, split="train", crop_size=cfg.crop_size, seed=cfg.seed)
-    val_set = build_dataset(cfg.data, split="val", crop_size=cfg.input_size, seed=cfg.seed)
+    val_set = build_dataset(cfg.data, split="val", crop_size=input_size, seed=cfg.seed)
     info = train_set.info
     model, model_name = _starting_model(cfg, info.num_classes)
     input_shape = [1, 3, *val_set[0][0].shape[-2:]]

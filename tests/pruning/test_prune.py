@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from edgeprune.base.errors import EdgepruneError
-from edgeprune.pruning.checkpoint import load_checkpoint
+from edgeprune.pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpoint
+from edgeprune.pruning.data import build_dataset
 from edgeprune.pruning.macs import count_cost
+from edgeprune.pruning.models import build_model
 from edgeprune.pruning.prune import PruneConfig, prune
 
 
@@ -44,3 +46,20 @@ def test_unreachable_target_and_bad_layers(tmp_path):
 def test_model_without_prunable_channels(tmp_path):
     with pytest.raises(EdgepruneError, match="no prunable conv"):
         prune(small(tmp_path / "c", model="tests.pruning.prunable_nothing:build", target_gmacs=1e-4))
+
+
+def test_an_existing_checkpoint_is_never_overwritten(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "arch.json").write_text("{}")
+    with pytest.raises(EdgepruneError, match="already holds a checkpoint"):
+        prune(small(tmp_path / "p"))
+    assert (tmp_path / "p" / "arch.json").read_text() == "{}"
+
+
+def test_macs_are_counted_at_the_checkpoints_input_size(tmp_path):
+    classes = build_dataset("synthetic", split="val").info.num_classes
+    torch.manual_seed(0)
+    arch = ArchInfo(model="topformer-tiny", num_classes=classes, input_shape=[1, 3, 96, 96], mean=[0.0] * 3, std=[1.0] * 3)
+    trained = save_checkpoint(tmp_path / "trained", build_model("topformer-tiny", num_classes=classes), arch, {}, export=False)
+    report = prune(small(tmp_path / "p", model=None, from_dir=trained, input_size=None, target_gmacs=0.009))
+    assert report["input_shape"] == [1, 3, 96, 96]
