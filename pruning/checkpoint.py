@@ -137,7 +137,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise EdgepruneError(f"{path}: holds Python objects besides tensors, which loading would have to run; "
                              "edgeprune loads weights only and refuses it (nothing in it was executed)") from exc
     except Exception as exc:
-        raise EdgepruneError(f"{path}: cannot be read as a PyTorch state_dict (truncated or corrupt?): {first_line(exc)}") from exc
+        raise EdgepruneError(f"{path}: cannot be read as a PyTorch state_dict (truncated or corrupt?): "
+                             f"{first_line(exc)}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EdgepruneError(f"{path}: does not hold a state_dict (a dict of tensors)")
     return state

@@ -90,7 +90,8 @@ def test_every_import_points_down():
         own = layer_of(module)
         for imported, line, _ in edgeprune_imports(module, path):
             if layer_of(imported) > own:
-                wrong.append(f"{path.relative_to(REPO)}:{line}: {LAYERS[own][0]} imports {imported} ({LAYERS[layer_of(imported)][0]})")
+                wrong.append(f"{path.relative_to(REPO)}:{line}: {LAYERS[own][0]} imports {imported} "
+                             f"({LAYERS[layer_of(imported)][0]})")
     assert not wrong, "\n".join(wrong)
 
 

@@ -49,7 +49,6 @@ def tune_model(job: TuneJob, should_stop: Callable[[], bool] = lambda: False,
     ``should_stop`` is polled between batches (a deferred Ctrl-C); the report says whether the
     run was interrupted, and the same job with ``resume=True`` continues it.
     """
-
     log = os.fspath(job.log)
     device = DeviceSpec.parse(job.device)
     if os.path.isdir(log):

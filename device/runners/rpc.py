@@ -1,9 +1,9 @@
 """``--device rpc://HOST:PORT/KEY``: a device of the farm behind a TVM RPC tracker.
 
-For an artifact (``bench``), the runner asks the tracker for a free device under KEY (a phone running TVM's ``tvm_rpc``
-server, or any ``python -m tvm.exec.rpc_server``), checks that the artifact can run there,
-uploads ``model.so``, loads it into a Relax VM on the device's CPU or OpenCL device, and times
-``main`` there with TVM's ``time_evaluator``: only timings travel back.
+For an artifact (``bench``), the runner asks the tracker for a free device under KEY (a phone
+running TVM's ``tvm_rpc`` server, or any ``python -m tvm.exec.rpc_server``), checks that the
+artifact can run there, uploads ``model.so``, loads it into a Relax VM on the device's CPU or
+OpenCL device, and times ``main`` there with TVM's ``time_evaluator``: only timings travel back.
 
 Every wait is bounded by ``timeout_s``: the tracker, a free device, and each call on the
 device (beyond the time the call is expected to take), so a device that drops or stops

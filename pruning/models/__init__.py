@@ -139,7 +139,8 @@ def _import_user_module(module_name: str, spec: str) -> ModuleType:
         return importlib.import_module(module_name)
     except Exception as exc:  # any failure inside the user's module is an input problem
         raise EdgepruneError(
-            f"model spec {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {first_line(exc) if str(exc).strip() else ''}"
+            f"model spec {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: "
+            f"{first_line(exc) if str(exc).strip() else ''}"
         ) from exc
     finally:
         if added:

@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="built-in name or package.module:function (default: the --from checkpoint's)")
     parser.add_argument("--from", dest="from_dir", type=Path, help="trained checkpoint directory to start from")
     parser.add_argument("--data", default="synthetic", help="synthetic | ade20k:PATH | cityscapes:PATH | voc:PATH")
-    parser.add_argument("--target-gmacs", type=float_in(0.0, 1e6, low_open=True), required=True, help="MACs target in GMACs at the eval size")
+    parser.add_argument("--target-gmacs", type=float_in(0.0, 1e6, low_open=True), required=True,
+                        help="MACs target in GMACs at the eval size")
     parser.add_argument("--method", choices=("bilevel", "magnitude"), default="bilevel")
     parser.add_argument("--no-implicit", action="store_true", help="drop the implicit-gradient term of Eq. 15")
     parser.add_argument("--iters", type=ITERATIONS, default=300, help="outer iterations (default 300)")
@@ -37,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float_in(0.0, 10.0, low_open=True), default=1e-4,
                         help="weight learning rate (default 1e-4, the paper's 1.2e-4 for ADE20K: the inner "
                         "problem's weight decay is 1/lambda = 10, so lr * 10 is the shrink per step)")
-    parser.add_argument("--mask-lr", type=float_in(0.0, 1e4, low_open=True), default=2.0, help="soft mask learning rate (default 2, momentum 0.9)")
+    parser.add_argument("--mask-lr", type=float_in(0.0, 1e4, low_open=True), default=2.0,
+                        help="soft mask learning rate (default 2, momentum 0.9)")
     parser.add_argument("--beta", type=float_in(0.0, 1e6), default=0.01, help="MACs regularizer weight (default 0.01)")
     parser.add_argument("--lam", type=float_in(0.0, 1e6, low_open=True), default=0.1, help="lambda of Eq. 7/15 (default 0.1)")
     parser.add_argument("--layers", nargs="+", help="prune only these modules (qualified names or prefixes)")
