@@ -9,7 +9,22 @@ from torch.nn import functional as F
 from benchmarks.zoo_designs.blocks import InvertedResidual, calibrated, conv_bn_act
 
 
-class MobileNetV2(nn.Module):
+class TappedSequence(nn.Module):
+    """A sequence of ``features`` whose outputs at the indices ``taps`` are the multi-scale features."""
+
+    features: nn.Sequential
+    taps: list[int]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+
+class MobileNetV2(TappedSequence):
     """torchvision's mobilenet_v2 (width 1.0); ``dilate_last`` gives DeepLab's output stride 16."""
 
     SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -29,16 +44,9 @@ class MobileNetV2(nn.Module):
                 self.taps.append(len(layers) - 1)
         self.features = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.taps:
-                out.append(x)
-        return out
 
 
-class MobileNetV3Large(nn.Module):
+class MobileNetV3Large(TappedSequence):
     """torchvision's mobilenet_v3_large: hard-swish, squeeze-excite with hard-sigmoid gates, 5x5 depth-wise."""
 
     SETTINGS = (  # k, expand, out, se, act, stride
@@ -63,13 +71,6 @@ class MobileNetV3Large(nn.Module):
         self.taps.append(len(layers) - 1)
         self.features = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.taps:
-                out.append(x)
-        return out
 
 
 class BasicBlock(nn.Module):
@@ -104,7 +105,7 @@ class ResNet18(nn.Module):
         return out
 
 
-class EfficientNetB0(nn.Module):
+class EfficientNetB0(TappedSequence):
     """timm's efficientnet_b0: MBConv blocks with SiLU and sigmoid-gated squeeze-excite."""
 
     SETTINGS = ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3), (6, 112, 3, 1, 5),
@@ -122,13 +123,6 @@ class EfficientNetB0(nn.Module):
                 self.taps.append(len(layers) - 1)
         self.features = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.taps:
-                out.append(x)
-        return out
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
