@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class InterruptFlag:
@@ -26,37 +26,33 @@ class InterruptFlag:
 
 
 @contextlib.contextmanager
-def deferred_interrupt() -> Iterator[InterruptFlag]:
+def _handling_sigint(on_sigint: Callable[[InterruptFlag], None]) -> Iterator[InterruptFlag]:
+    """SIGINT handled by ``on_sigint(flag)`` inside the block (signals reach the main thread only)."""
     flag = InterruptFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if flag.requested:
-            raise KeyboardInterrupt
-        flag.requested = True
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: on_sigint(flag))
     try:
         yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-@contextlib.contextmanager
-def remembered_interrupt() -> Iterator[InterruptFlag]:
-    flag = InterruptFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def on_sigint(signum: int, frame: object) -> None:
-        flag.requested = True
+def _defer(flag: InterruptFlag) -> None:
+    if flag.requested:
         raise KeyboardInterrupt
+    flag.requested = True
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
+
+def _remember(flag: InterruptFlag) -> None:
+    flag.requested = True
+    raise KeyboardInterrupt
+
+
+def deferred_interrupt() -> contextlib.AbstractContextManager[InterruptFlag]:
+    return _handling_sigint(_defer)
+
+
+def remembered_interrupt() -> contextlib.AbstractContextManager[InterruptFlag]:
+    return _handling_sigint(_remember)
