@@ -96,7 +96,15 @@ class MacsRegularizer:
         self.target = float(target_macs)
         self.beta = beta
         channels = sum(macs_model.sizes[g] for g in macs_model.prunable)
+        # Fixed by the final target: a ramped target (``retarget``) changes where the masks are
+        # pulled, not how hard a given relative error pulls them.
         self.scale = self.target / (macs_model.full_macs() / channels)
+
+    def retarget(self, target_macs: float) -> None:
+        """Pull toward ``target_macs`` from now on (a point of a ramp from the full MACs down)."""
+        if not self.macs_model.min_macs() < target_macs <= self.macs_model.full_macs():
+            raise ValueError(f"ramp target {target_macs:.4g} outside the reachable MACs")
+        self.target = float(target_macs)
 
     def __call__(self, counts: dict[int, torch.Tensor]) -> torch.Tensor:
         relative = (self.macs_model.macs(counts) - self.target) / self.target
