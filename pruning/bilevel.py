@@ -1,7 +1,12 @@
 """Bi-level optimization of weights and soft masks with implicit gradients (seed paper, section 4).
 
 Inner problem (Eq. 7): ``w* = argmin_w CE(w, s) + ||w||^2 / (2 lambda)``, approximated by a
-few SGD steps under a fixed mask, with weight decay ``1 / lambda`` on the masked weights.
+few SGD steps under a fixed mask. The steps use the recipe the checkpoint was trained with
+(its weight decay, a learning rate tied to its own): ``lambda`` is not applied as a weight
+decay. Its role in Eq. 10-15 is the scale of the inverse Hessian, ``(grad^2 L + I/lambda)^-1
+~ lambda I``: how far the inner solution moves per unit of gradient. A decay of ``1/lambda``
+(10 for the paper's 0.1) on every weight would shrink an unnormalised classifier to a
+fraction of itself within a few hundred steps.
 Outer problem (Eq. 6): ``min_s L_m(w*, s) = CE + beta * L_reg(MACs(b))``, one step per
 iteration with the implicit gradient of Eq. 15::
 
@@ -13,13 +18,23 @@ cheap: ``grad_{w_b} L(w_b)`` equals ``grad_w L_m`` where ``b = 1`` and 0 elsewhe
 second copy of the weights is needed: one backward pass gives both gradients. With
 ``implicit=False`` the second term is dropped (the ablation of the paper's Table 3).
 
+Units of lambda: the paper's value (0.1) is tied to its models, losses and data; in ours the
+implicit term it gives is orders of magnitude below the cross-entropy gradient's noise and
+changes nothing. ``calibrate_lambda`` therefore sets lambda from a dimensionless weight
+``rho``: on the first batches, the implicit term's mean over the kept channels is ``rho``
+times the mean magnitude of the cross-entropy's own mask gradient.
+
+Mask steps move at most ``max_flips`` channels from kept to pruned: the regularizer's push is
+the same for every channel of a group, so without a bound whole groups cross the threshold
+together in the first steps, chosen by their cost rather than by the loss.
+
 The masks are ``ChannelMasks`` (one mask per channel group) or any ``MaskUnits`` family with
 its own weights per mask entry, such as ``pruning.column_masks.ColumnMasks``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,16 +44,20 @@ from torch import nn
 from edgeprune.pruning.masks import ChannelMasks
 from edgeprune.pruning.regularizer import MacsRegularizer
 
+# How far above the threshold a mask is put when it is held back or lifted to a floor.
+FLIP_MARGIN = 0.05
+
 
 @dataclass
 class BilevelSettings:
-    weight_lr: float = 1e-4
+    weight_lr: float = 0.01
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
     mask_lr: float = 2.0
     mask_momentum: float = 0.9
     lam: float = 0.1
-    weight_steps: int = 3
-    momentum: float = 0.9
     implicit: bool = True
+    max_flips: int | None = None  # channels a mask step may prune at most; None: unbounded
 
 
 def channel_weights(model: nn.Module, masks: ChannelMasks) -> dict[int, list[torch.Tensor]]:
@@ -168,31 +187,53 @@ class BilevelPruner:
         if self.settings.implicit:
             for group, term in implicit_term(self.masks, self.per_channel, self.settings.lam).items():
                 self.masks.soft[str(group)].grad -= term
+        was_kept = {key: soft.detach() > self.masks.tau for key, soft in self.masks.soft.items()}
         self.mask_optimizer.step()
         with torch.no_grad():
-            # Keeping s in [0, 1] keeps every pruned channel within 0.5 of the threshold, so it
-            # can recover as soon as its gradient turns, however long it has been off.
             for key, soft in self.masks.soft.items():
+                # Keeping s in [0, 1] keeps every pruned channel within 0.5 of the threshold, so it
+                # can recover as soon as its gradient turns, however long it has been off.
                 soft.clamp_(0.0, 1.0)
+            self._bound_flips(was_kept)
+            for key, soft in self.masks.soft.items():
                 # A group below its floor (one channel at least: none would cut the network in
                 # two) gets its best masks lifted just over the threshold (per row of a 2-d mask).
                 rows = soft.view(-1, soft.shape[-1])
                 best = torch.argsort(rows, dim=1, descending=True)[:, : self.units.floor(key)]
-                rows.scatter_(1, best, rows.gather(1, best).clamp_min(self.masks.tau + 0.05))
+                rows.scatter_(1, best, rows.gather(1, best).clamp_min(self.masks.tau + FLIP_MARGIN))
         self.model.zero_grad(set_to_none=True)
         return {"ce": float(ce.detach()), "reg": float(reg.detach())}
 
+    def _bound_flips(self, was_kept: dict[str, torch.Tensor]) -> None:
+        """Of the channels this step pruned, let the ``max_flips`` lowest masks go; the rest wait
+        just above the threshold (their momentum is kept, so they go next if still pushed)."""
+        limit = self.settings.max_flips
+        if limit is None:
+            return
+        flipped = [(soft, was_kept[key] & (soft <= self.masks.tau)) for key, soft in self.masks.soft.items()]
+        values = torch.cat([soft[mask] for soft, mask in flipped])
+        if values.numel() <= limit:
+            return
+        # Exactly ``limit`` go: ties (masks clamped at 0 by one big step) go in channel order.
+        go = torch.zeros(values.numel(), dtype=torch.bool)
+        go[torch.argsort(values, stable=True)[:limit]] = True
+        offset = 0
+        for soft, mask in flipped:
+            count = int(mask.sum())
+            held = mask.clone()
+            held[mask] = ~go[offset : offset + count]
+            soft[held] = self.masks.tau + FLIP_MARGIN
+            offset += count
+
     def _keep_pruned_weights(self) -> None:
-        """Apply the inner problem's weight decay and freeze the weights of pruned channels.
+        """Apply the training weight decay and freeze the weights of pruned channels.
 
         A pruned channel's loss gradient is already zero (its output is zero), but weight decay
         and momentum would still move its weights, and the paper's pruned channels must come back
-        exactly as they were: so decay is applied here, per channel, and a pruned channel's
-        gradient and momentum are zeroed. As in timm's ``param_groups_weight_decay``, decay
-        skips 1-d parameters (BatchNorm affine, biases): shrinking a BatchNorm scale changes
-        the function, while a conv weight followed by BatchNorm is scale-invariant.
+        exactly as they were: so decay is applied here, per channel (on every parameter, as
+        ``pruning.train`` applies it), and a pruned channel's gradient and momentum are zeroed.
         """
-        decay = 1.0 / self.settings.lam
+        decay = self.settings.weight_decay
         in_groups = set()
         for group, params in self.per_channel.items():
             keep = self.masks.binary(group).detach()
@@ -200,12 +241,31 @@ class BilevelPruner:
                 in_groups.add(id(param))
                 factor = self.units.spread(group, keep, param)
                 grad = param.grad if param.grad is not None else torch.zeros_like(param)
-                if param.dim() > 1:
-                    grad = grad + decay * param.detach()
-                param.grad = grad * factor
+                param.grad = (grad + decay * param.detach()) * factor
                 buffer = self.weight_optimizer.state.get(param, {}).get("momentum_buffer")
                 if buffer is not None:
                     buffer.mul_(factor)
         for param in self.model.parameters():
-            if id(param) not in in_groups and param.grad is not None and param.dim() > 1:
+            if id(param) not in in_groups and param.grad is not None:
                 param.grad += decay * param.detach()
+
+
+def calibrate_lambda(pruner: BilevelPruner, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], rho: float) -> float:
+    """The lambda at which the implicit term's mean over kept channels is ``rho`` times the mean
+    magnitude of the cross-entropy's mask gradient, both averaged over ``batches``."""
+    direct, implicit = 0.0, 0.0
+    masks = pruner.masks
+    for images, labels in batches:
+        ce = pruner.loss_fn(pruner.model(images), labels)
+        pruner.model.zero_grad(set_to_none=True)
+        masks.zero_grad(set_to_none=True)
+        ce.backward()
+        for group, term in implicit_term(masks, pruner.per_channel, 1.0).items():
+            kept = masks.binary(group).detach() > 0
+            direct += float(masks.soft[str(group)].grad[kept].abs().sum())
+            implicit += float(term[kept].sum())
+    pruner.model.zero_grad(set_to_none=True)
+    masks.zero_grad(set_to_none=True)
+    if implicit <= 0.0:
+        return 0.0
+    return rho * direct / implicit

@@ -5,7 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from edgeprune.pruning.bilevel import BilevelPruner, BilevelSettings, channel_weights, implicit_term
+from edgeprune.pruning.bilevel import (
+    BilevelPruner,
+    BilevelSettings,
+    calibrate_lambda,
+    channel_weights,
+    implicit_term,
+)
 from edgeprune.pruning.coupling import analyze
 from edgeprune.pruning.macs import count_cost
 from edgeprune.pruning.masks import ChannelMasks
@@ -95,3 +101,66 @@ def test_weight_step_leaves_masks_alone(problem):
     before = {k: v.detach().clone() for k, v in masks.soft.items()}
     pruner.weight_step(X, Y)
     assert all(torch.equal(masks.soft[k], before[k]) for k in before)
+
+
+def test_lambda_is_not_a_weight_decay(problem):
+    # The seed's 1/(2 lambda) ||w||^2 scales the inverse Hessian of Eq. 15; as a decay of
+    # 1/lambda = 1000 it would move every weight even where the loss has no gradient.
+    model, masks, regularizer = problem
+    settings = BilevelSettings(weight_lr=0.1, weight_decay=0.0, lam=1e-3)
+    pruner = BilevelPruner(model, masks, regularizer, lambda out, _: 0.0 * out.sum(), settings)
+    before = [p.detach().clone() for p in model.parameters()]
+    pruner.weight_step(X, Y)
+    assert all(torch.equal(p.detach(), q) for p, q in zip(model.parameters(), before))
+
+
+def test_weight_steps_apply_the_training_weight_decay_to_kept_channels_only(problem):
+    model, masks, regularizer = problem
+    settings = BilevelSettings(weight_lr=0.1, weight_decay=0.5, momentum=0.0)
+    pruner = BilevelPruner(model, masks, regularizer, lambda out, _: 0.0 * out.sum(), settings)
+    group, params = next(iter(channel_weights(model, masks).items()))
+    keep = masks.binary(group).detach().bool()
+    before = params[0].detach().clone()
+    pruner.weight_step(X, Y)
+    torch.testing.assert_close(params[0].detach()[keep], before[keep] * (1 - 0.1 * 0.5))
+    assert torch.equal(params[0].detach()[~keep], before[~keep])
+
+
+def test_a_mask_step_prunes_at_most_max_flips_channels_the_lowest_first(problem):
+    model, masks, _ = problem
+    graph_macs = MacsModel(masks.graph, count_cost(model, (1, 3, 16, 16)).macs)
+    # A regularizer far stronger than the loss would flip every channel in one step.
+    regularizer = MacsRegularizer(graph_macs, 0.3 * graph_macs.full_macs(), beta=100.0)
+    before = {k: v.detach() > masks.tau for k, v in masks.soft.items()}
+    unbounded = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings(mask_lr=1.0, implicit=False))
+    saved = {k: v.detach().clone() for k, v in masks.soft.items()}
+    unbounded.mask_step(X, Y)
+    flipped_unbounded = sum(int((before[k] & (v <= masks.tau)).sum()) for k, v in masks.soft.items())
+    proposed = {k: v.detach().clone() for k, v in masks.soft.items()}
+    with torch.no_grad():
+        for k, v in masks.soft.items():
+            v.copy_(saved[k])
+    bounded = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings(mask_lr=1.0, implicit=False, max_flips=3))
+    bounded.mask_step(X, Y)
+    flipped = {k: before[k] & (v.detach() <= masks.tau) for k, v in masks.soft.items()}
+    assert flipped_unbounded > 3 and sum(int(f.sum()) for f in flipped.values()) == 3
+    # The three that went are the three the unbounded step pushed lowest.
+    candidates = torch.cat([proposed[k][before[k] & (proposed[k] <= masks.tau)] for k in proposed])
+    went = torch.cat([proposed[k][flipped[k]] for k in proposed])
+    torch.testing.assert_close(went.sort().values, candidates.sort().values[:3])
+
+
+@pytest.mark.parametrize("rho", [0.5, 4.0])
+def test_calibrated_lambda_makes_the_implicit_term_rho_times_the_loss_gradient(problem, rho):
+    model, masks, regularizer = problem
+    pruner = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings())
+    lam = calibrate_lambda(pruner, [(X, Y)], rho)
+    ce = loss_fn(model(X), Y)
+    model.zero_grad()
+    ce.backward()
+    direct = implicit = 0.0
+    for group, term in implicit_term(masks, channel_weights(model, masks), lam).items():
+        kept = masks.binary(group).detach() > 0
+        direct += float(masks.soft[str(group)].grad[kept].abs().sum())
+        implicit += float(term[kept].sum())
+    assert implicit == pytest.approx(rho * direct, rel=1e-4)

@@ -10,7 +10,8 @@ from edgeprune.pruning.checkpoint import ArchInfo, load_checkpoint, save_checkpo
 from edgeprune.pruning.data import build_dataset
 from edgeprune.pruning.macs import count_cost
 from edgeprune.pruning.models import build_model
-from edgeprune.pruning.prune import PruneConfig, prune
+from edgeprune.pruning.prune import METHODS, PruneConfig, prune
+from tests.pruning.nets import randomize
 
 
 def small(out, **overrides) -> PruneConfig:
@@ -21,10 +22,20 @@ def small(out, **overrides) -> PruneConfig:
     return PruneConfig(**settings)
 
 
-@pytest.mark.parametrize("method", ["bilevel", "magnitude"])
+def trained_checkpoint(tmp_path, **config):
+    classes = build_dataset("synthetic", split="val").info.num_classes
+    torch.manual_seed(0)
+    arch = ArchInfo(model="topformer-tiny", num_classes=classes, input_shape=[1, 3, 64, 64], mean=[0.0] * 3, std=[1.0] * 3)
+    # Random BatchNorm scales: Torch-Pruning's bn-scale criterion ranks nothing when all are 1.
+    model = randomize(build_model("topformer-tiny", num_classes=classes)).train()
+    return save_checkpoint(tmp_path / "trained", model, arch, {"config": config}, export=False)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_prune_writes_a_sliced_checkpoint_at_the_target(tmp_path, method):
     torch.set_num_threads(1)
-    report = prune(small(tmp_path / method, method=method))
+    trained = trained_checkpoint(tmp_path, lr=0.1)
+    report = prune(small(tmp_path / method, method=method, model=None, from_dir=trained))
     out = tmp_path / method
     assert {"arch.json", "model.pt", "model.onnx", "report.json", "policy.json"} <= {p.name for p in out.iterdir()}
     assert report["macs"] <= report["target_macs"] and report["target_error"] > -0.02
@@ -63,3 +74,22 @@ def test_macs_are_counted_at_the_checkpoints_input_size(tmp_path):
     trained = save_checkpoint(tmp_path / "trained", build_model("topformer-tiny", num_classes=classes), arch, {}, export=False)
     report = prune(small(tmp_path / "p", model=None, from_dir=trained, input_size=None, target_gmacs=0.009))
     assert report["input_shape"] == [1, 3, 96, 96]
+
+
+def test_the_search_ramps_its_target_down_and_the_weights_use_the_checkpoints_lr(tmp_path):
+    trained = trained_checkpoint(tmp_path, lr=0.5, weight_decay=3e-4, seed=0)
+    report = prune(small(tmp_path / "p", model=None, from_dir=trained, iters=8, search_fraction=0.5, ramp_fraction=1.0))
+    assert report["weight_recipe"]["lr"] == pytest.approx(0.05) and report["weight_recipe"]["weight_decay"] == 3e-4
+    targets = [h["target_gmacs"] for h in report["history"] if "target_gmacs" in h]
+    assert len(targets) == 4 and targets == sorted(targets, reverse=True)
+    assert targets[0] > targets[-1] == pytest.approx(report["target_macs"] / 1e9)
+    # The search's 4 iterations made 4 weight updates; the sliced model got the other 4.
+    assert report["weight_updates"] == 8 and len([h for h in report["history"] if "update" in h]) == 4
+    assert report["lam"] > 0 and report["max_flips"] >= 1
+
+
+def test_the_pruning_seed_orders_batches_but_never_changes_the_data(tmp_path):
+    trained = trained_checkpoint(tmp_path, seed=5)
+    reports = [prune(small(tmp_path / f"s{seed}", model=None, from_dir=trained, method="uniform", seed=seed))
+               for seed in (0, 1)]
+    assert all(r["data_seed"] == 5 for r in reports)
