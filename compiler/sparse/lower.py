@@ -9,7 +9,7 @@ shapes and become the sparse function's extra arguments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tvm
@@ -43,6 +43,9 @@ def dense_conv(func: tvm.tirx.PrimFunc) -> DenseConv:
     geom, anchor, dtype = found
     if geom.groups != 1 or dtype != "float32":
         raise NotApplicable("grouped or not float32")
+    # A conv on widened rows (``passes.pad_conv_width``) computes more columns than its kernel
+    # outputs; the sparse kernel computes the output's own.
+    geom = replace(geom, ow=int(func.params[-1].shape[-1]))
     sch = s_tir.Schedule(func)
     conv = sch.get_sblock(anchor)
     params = list(func.params)

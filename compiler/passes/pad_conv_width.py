@@ -1,0 +1,79 @@
+"""Convolutions legalized on output rows widened to whole vectors, then cropped.
+
+The CPU conv schedules vectorise along the output row. A row that is not a whole number of
+vectors ends in a ragged one: TVM guards its lanes with a predicate and LLVM splits it into
+power-of-two pieces (7 lanes: 4 + 2 + 1), or the rule's default falls back to narrower
+vectors, and the micro-kernel runs at a fraction of its speed on the 7-, 14- and 28-column maps
+of classification backbones (``benchmarks/conv_row_padding.py``). Computing ``ow'`` columns
+instead (``ow`` rounded up to a multiple of the vector granule, the extra columns reading zero
+padding on the right) costs ``ow' / ow`` more arithmetic but no ragged vector; the extra
+columns are cropped in the conv's own kernel, before its epilogue, so nothing else changes.
+
+Only ungrouped NCHW convs that the ``conv2d`` rule schedules take this form, and only while
+the padding stays under ``MAX_WASTE`` of the row (``padded_columns``). 1x1 stride-1 unpadded
+convs are flattened GEMMs (``conv1x1``) whose vectors run across rows: their ragged vector is
+the end of the whole map, which widening the rows does not remove.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax, te, tirx, topi
+
+from edgeprune.compiler.target import hardware_of
+
+# 8 float lanes: AVX2's vector and half of AVX-512's (the conv2d rule uses both); widening to 16
+# would pad twice as much at 7 and 14 columns. 4-lane targets (NEON) use their own width.
+VECTOR_GRANULE = 8
+OP_PATTERN_OUT_EWISE_FUSABLE = 4  # kOutEWiseFusable of TVM's OpPatternKind, as FuseOps reads a PrimFunc's "op_pattern"
+CROP_BLOCK = "conv2d_crop"
+# A ragged vector costs far more than its share of lanes, so padding pays until a large part of
+# the row is padding; a third bounds the extra arithmetic.
+MAX_WASTE = 1 / 3
+
+
+def padded_columns(ow: int, granule: int) -> int:
+    """Columns to add to an output row of ``ow``: up to the next multiple of ``granule``, unless
+    that wastes more than ``MAX_WASTE`` of the row's arithmetic."""
+    extra = -ow % granule
+    return extra if extra <= MAX_WASTE * ow else 0
+
+
+def padded_conv2d(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    """Legalize one ``relax.nn.conv2d`` call (a ``LegalizeOps`` customisation); TVM's own
+legalization for every conv this form does not suit, and outside a CPU target's scope."""
+    attrs = call.attrs
+    data, weight = call.args
+    shapes = [arg.ty.shape for arg in (data, weight)]
+    static = all(isinstance(s, relax.ShapeExpr) and all(isinstance(d, tirx.IntImm) for d in s.values) for s in shapes)
+    target = tvm.target.Target.current(allow_none=True)
+    if (not static or target is None or target.kind.name != "llvm" or attrs.data_layout != "NCHW"
+            or attrs.kernel_layout != "OIHW" or attrs.out_layout != "NCHW" or int(attrs.groups) != 1):
+        return _default_conv2d(bb, call)
+    (_, _, _, w), (_, _, kh, kw) = ([int(d) for d in s.values] for s in shapes)
+    sh, sw = (int(s) for s in attrs.strides)
+    dh, dw = (int(d) for d in attrs.dilation)
+    pt, pl, pb, pr = (int(p) for p in attrs.padding)
+    if (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0):
+        return _default_conv2d(bb, call)
+    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    extra = padded_columns(ow, min(VECTOR_GRANULE, hardware_of(target).vector_lanes))
+    if extra == 0:
+        return _default_conv2d(bb, call)
+    # The least right padding that gives ``ow + extra`` columns; never less than the original.
+    wide_pr = (ow + extra - 1) * sw + dw * (kw - 1) + 1 - w - pl
+    out_dtype = attrs.out_dtype if attrs.out_dtype and str(attrs.out_dtype) != "void" else data.ty.dtype
+
+    def conv_cropped(x: te.Tensor, k: te.Tensor) -> te.Tensor:
+        wide = topi.nn.conv2d_nchw(x, k, (sh, sw), (pt, pl, pb, wide_pr), (dh, dw), str(out_dtype))
+        n, co, oh, _ = wide.shape
+        return te.compute((n, co, oh, ow), lambda i, c, y, xx: wide[i, c, y, xx], name=CROP_BLOCK)
+
+    out = bb.call_te(conv_cropped, data, weight, primfunc_name_hint="conv2d")
+    func = out.args[0]
+    bb.update_func(func, bb.get()[func].with_attr("op_pattern", OP_PATTERN_OUT_EWISE_FUSABLE))
+    return out
+
+
+def _default_conv2d(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    return tvm.ir.Op.get("relax.nn.conv2d").get_attr("FLegalize")(bb, call)
