@@ -24,6 +24,14 @@ changes nothing. ``calibrate_lambda`` therefore sets lambda from a dimensionless
 ``rho``: on the first batches, the implicit term's mean over the kept channels is ``rho``
 times the mean magnitude of the cross-entropy's own mask gradient.
 
+How hard the regularizer pushes each channel (``push``): Eq. 5 pushes a channel in proportion
+to the MACs it costs (``"macs"``), so at our budgets a high-resolution channel, many times an
+average one's cost, falls before the loss has any say, and the search cuts the early groups
+to their floor while keeping the cheap late ones whole. ``"even"`` (the default) gives every
+channel the mean push, with the sign of its own: the ramped MACs target still says how many
+channels go, and the cross-entropy and implicit terms say which
+(``benchmarks/prune_ablation.py`` runs both).
+
 Mask steps move at most ``max_flips`` channels from kept to pruned: the regularizer's push is
 the same for every channel of a group, so without a bound whole groups cross the threshold
 together in the first steps, chosen by their cost rather than by the loss.
@@ -46,6 +54,7 @@ from edgeprune.pruning.regularizer import MacsRegularizer
 
 # How far above the threshold a mask is put when it is held back or lifted to a floor.
 FLIP_MARGIN = 0.05
+PUSHES = ("even", "macs")
 
 
 @dataclass
@@ -57,6 +66,7 @@ class BilevelSettings:
     mask_momentum: float = 0.9
     lam: float = 0.1
     implicit: bool = True
+    push: str = "even"  # "even": every channel the mean regularizer push; "macs": Eq. 5's, by cost
     max_flips: int | None = None  # channels a mask step may prune at most; None: unbounded
 
 
@@ -143,6 +153,8 @@ class BilevelPruner:
         loss_fn,
         settings: BilevelSettings,
     ) -> None:
+        if settings.push not in PUSHES:
+            raise ValueError(f"push must be one of {PUSHES}, got {settings.push!r}")
         self.model = model
         self.masks = masks
         self.regularizer = regularizer
@@ -180,10 +192,17 @@ class BilevelPruner:
         """One step of the outer problem with the gradient of Eq. 15; the weights do not move."""
         ce = self.loss_fn(self.model(images), labels)
         reg = self.regularizer(self.masks.kept_counts())
-        loss = ce + reg
+        softs = list(self.masks.soft.values())
+        pushes = torch.autograd.grad(reg, softs, allow_unused=True) if reg.requires_grad else [None] * len(softs)
+        pushes = [torch.zeros_like(s) if g is None else g for g, s in zip(pushes, softs)]
+        if self.settings.push == "even":
+            mean = sum(float(g.abs().sum()) for g in pushes) / sum(g.numel() for g in pushes)
+            pushes = [torch.sign(g) * mean for g in pushes]
         self.model.zero_grad(set_to_none=True)
         self.mask_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        ce.backward()
+        for soft, push in zip(softs, pushes):
+            soft.grad = push if soft.grad is None else soft.grad + push
         if self.settings.implicit:
             for group, term in implicit_term(self.masks, self.per_channel, self.settings.lam).items():
                 self.masks.soft[str(group)].grad -= term

@@ -79,6 +79,7 @@ class PruneConfig:
     lam: float | None = None  # None: calibrated from rho
     rho: float = 1.0
     implicit: bool = True
+    push: Literal["even", "macs"] = "even"
     search_fraction: float = 0.5
     ramp_fraction: float = 0.6
     layers: list[str] | None = None
@@ -192,8 +193,8 @@ def prune(cfg: PruneConfig) -> dict[str, Any]:
         "groups": {str(g): [int(k.sum()), int(k.numel())] for g, k in keep.items()},
         "seconds": seconds,
         "history": cfg.history,
-        "settings": {"beta": cfg.beta, "rho": cfg.rho, "lam": cfg.lam, "lr": cfg.lr, "mask_lr": cfg.mask_lr,
-                     "search_fraction": cfg.search_fraction, "ramp_fraction": cfg.ramp_fraction,
+        "settings": {"beta": cfg.beta, "push": cfg.push, "rho": cfg.rho, "lam": cfg.lam, "lr": cfg.lr,
+                     "mask_lr": cfg.mask_lr, "search_fraction": cfg.search_fraction, "ramp_fraction": cfg.ramp_fraction,
                      "batch_size": cfg.batch_size, "seed": cfg.seed, "layers": cfg.layers,
                      "min_keep": cfg.min_keep},
         "versions": {"edgeprune": edgeprune.__version__, "torch": torch.__version__},
@@ -245,7 +246,7 @@ def _bilevel(cfg: PruneConfig, model: nn.Module, graph: ChannelGraph, macs_model
     ramp = TargetRamp(macs_model.full_macs(), target, max(1, round(cfg.ramp_fraction * cfg.search_iters)))
     prunable_channels = sum(macs_model.sizes[g] for g in macs_model.prunable)
     settings = BilevelSettings(weight_lr=recipe.lr, weight_decay=recipe.weight_decay, momentum=recipe.momentum,
-                               mask_lr=cfg.mask_lr, lam=cfg.lam or 0.0, implicit=cfg.implicit,
+                               mask_lr=cfg.mask_lr, lam=cfg.lam or 0.0, implicit=cfg.implicit, push=cfg.push,
                                max_flips=ramp.flip_budget(prunable_channels))
     pruner = BilevelPruner(model, masks, regularizer, loss_fn, settings)
     steps_per_iter = cfg.weight_steps + 1

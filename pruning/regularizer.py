@@ -14,7 +14,8 @@ prunable channel (full MACs / prunable channels), and divide by the target in th
 
 Then ``dL_reg/ds_c = 2 * (relative error) * (cost of channel c / m)``: a model 50% over its
 target pushes an average channel's mask down by ``beta`` per unit of mask learning rate,
-whatever the model's size, and expensive (high-resolution) channels harder, as in Eq. 5.
+whatever the model's size, and expensive (high-resolution) channels harder, as in Eq. 5
+(``pruning.bilevel``'s default ``push`` then evens the push out across channels).
 With this scale the drift toward the target outweighs the step-to-step noise of the
 cross-entropy gradient (as observed on a trained TopFormer supernet), so the masks themselves
 reach the target and ``pruning.fit_target`` only tidies up. The plain relative error drifts

@@ -71,23 +71,29 @@ def test_equation_15_equals_equation_13_with_a_second_copy(problem):
         assert ours[group].abs().sum() > 0
 
 
+@pytest.mark.parametrize("push", ["macs", "even"])
 @pytest.mark.parametrize("implicit", [True, False])
-def test_mask_step_moves_masks_by_equation_15(problem, implicit):
+def test_mask_step_moves_masks_by_equation_15(problem, implicit, push):
     model, masks, regularizer = problem
     lr = 1e-3
-    pruner = BilevelPruner(model, masks, regularizer, loss_fn, BilevelSettings(mask_lr=lr, lam=LAM, implicit=implicit))
+    settings = BilevelSettings(mask_lr=lr, lam=LAM, implicit=implicit, push=push)
+    pruner = BilevelPruner(model, masks, regularizer, loss_fn, settings)
     before = {k: v.detach().clone() for k, v in masks.soft.items()}
     weights_before = [p.detach().clone() for p in model.parameters()]
     # The expected gradient, computed independently of mask_step.
-    loss = loss_fn(model(X), Y) + regularizer(masks.kept_counts())
-    model.zero_grad()
-    grads = torch.autograd.grad(loss, list(masks.soft.values()), retain_graph=True)
-    loss.backward(inputs=[p for p in model.parameters()])
-    expected = dict(zip(masks.soft.keys(), grads))
+    softs = list(masks.soft.values())
+    ce_grads = torch.autograd.grad(loss_fn(model(X), Y), softs)
+    reg_grads = torch.autograd.grad(regularizer(masks.kept_counts()), softs)
+    if push == "even":  # every channel the same magnitude, each with its own sign
+        mean = torch.cat([g.flatten() for g in reg_grads]).abs().mean()
+        reg_grads = [torch.sign(g) * mean for g in reg_grads]
+        assert len({round(float(g.abs().max()), 12) for g in reg_grads}) == 1
+    expected = {key: c + r for key, c, r in zip(masks.soft.keys(), ce_grads, reg_grads)}
+    loss_fn(model(X), Y).backward(inputs=list(model.parameters()))
     if implicit:
         for group, term in implicit_term(masks, channel_weights(model, masks), LAM).items():
             expected[str(group)] = expected[str(group)] - term
-    torch.manual_seed(0)
+    model.zero_grad()
     pruner.mask_step(X, Y)
     for key, soft in masks.soft.items():
         torch.testing.assert_close(soft.detach(), (before[key] - lr * expected[key]).clamp(0, 1))

@@ -11,6 +11,7 @@ from edgeprune.pruning.data import build_dataset
 from edgeprune.pruning.macs import count_cost
 from edgeprune.pruning.models import build_model
 from edgeprune.pruning.prune import METHODS, PruneConfig, prune
+from edgeprune.pruning.weight_recipe import DEFAULT_LR_FRACTION
 from tests.pruning.nets import randomize
 
 
@@ -79,7 +80,8 @@ def test_macs_are_counted_at_the_checkpoints_input_size(tmp_path):
 def test_the_search_ramps_its_target_down_and_the_weights_use_the_checkpoints_lr(tmp_path):
     trained = trained_checkpoint(tmp_path, lr=0.5, weight_decay=3e-4, seed=0)
     report = prune(small(tmp_path / "p", model=None, from_dir=trained, iters=8, search_fraction=0.5, ramp_fraction=1.0))
-    assert report["weight_recipe"]["lr"] == pytest.approx(0.05) and report["weight_recipe"]["weight_decay"] == 3e-4
+    assert report["weight_recipe"]["lr"] == pytest.approx(DEFAULT_LR_FRACTION * 0.5)
+    assert report["weight_recipe"]["weight_decay"] == 3e-4
     targets = [h["target_gmacs"] for h in report["history"] if "target_gmacs" in h]
     assert len(targets) == 4 and targets == sorted(targets, reverse=True)
     assert targets[0] > targets[-1] == pytest.approx(report["target_macs"] / 1e9)

@@ -39,11 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="weight steps per mask step (default 3); every method gets iters x weight-steps updates")
     parser.add_argument("--batch-size", type=BATCH, default=8)
     parser.add_argument("--lr", type=float_in(0.0, 10.0, low_open=True),
-                        help="weight learning rate, poly-decayed over the updates (default: 0.1 x the lr the "
+                        help="weight learning rate, poly-decayed over the updates (default: 0.3 x the lr the "
                         "--from checkpoint was trained with; its weight decay is kept)")
     parser.add_argument("--mask-lr", type=float_in(0.0, 1e4, low_open=True), default=2.0,
                         help="soft mask learning rate (default 2, momentum 0.9)")
     parser.add_argument("--beta", type=float_in(0.0, 1e6), default=0.01, help="MACs regularizer weight (default 0.01)")
+    parser.add_argument("--push", choices=("even", "macs"), default="even",
+                        help="regularizer push per channel: even (the mean for every channel, the loss picks which go; "
+                        "default) or macs (the paper's Eq. 5, by each channel's cost)")
     parser.add_argument("--rho", type=float_in(0.0, 1e4), default=1.0,
                         help="weight of Eq. 15's implicit term: lambda is set so that the term's mean is rho times "
                         "the cross-entropy mask gradient's on the first batches (default 1)")
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         beta=args.beta,
         lam=args.lam,
         rho=args.rho,
+        push=args.push,
         search_fraction=args.search_fraction,
         ramp_fraction=args.ramp_fraction,
         implicit=not args.no_implicit,
