@@ -1,37 +1,43 @@
-"""The seed paper's ablation (Table 3) on data we can run here.
+"""The seed paper's ablation (Table 3) against the baselines a user would pick, on data we can run here.
 
-    python benchmarks/prune_ablation.py --from CKPT [--target-fraction 0.5] [--iters 60] [--seeds 0 1 2]
+    python benchmarks/prune_ablation.py [--iters 60] [--targets 0.6 0.36] [--seeds 0 1 2]
 
-From one trained checkpoint (a TopFormer supernet trained on the synthetic scenes, e.g.
-``edgeprune train --model topformer-supernet --data synthetic --crop-size 128 --input-size 128
---iters 1500 --lr 0.1 --out CKPT``), prune to the same MACs target with (a) bi-level with
-implicit gradients, (b) bi-level without them (``--no-implicit``), (c) the L1 magnitude
-baseline fine-tuned for the same number of weight updates; each with the same iteration
-budget and several seeds. Prints mIoU mean +- std side by side with the unpruned model's,
-the MACs reached, and the wall time of (a) over (b) (the paper: 1.3 vs 1.1 GPU days), and
-writes everything to JSON.
+From one converged TopFormer supernet (``pruning_harness``: trained here once, cached,
+resumable), prune to each MACs target (the paper's Table A6 points: 60% and 36% of the MACs)
+with every arm, the whole network prunable: bi-level with and without the implicit gradient,
+bi-level with Eq. 5's push by channel cost instead of the even one, Torch-Pruning's magnitude,
+Taylor and BN-scale criteria through its own pruner, and one uniform width factor. Every arm
+starts from the same checkpoint, gets the same number of weight updates at the same lr
+schedule, and is evaluated on the same validation images as the unpruned model. Prints mIoU
+mean +- std over seeds, wall time and the widths each arm chose; checks that the budget is
+large enough (one seed of the best arm rerun at twice the iterations); writes JSON.
+Interrupted, it resumes from its cache of finished runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
 
-from edgeprune.base.fileio import write_json
-from edgeprune.pruning.checkpoint import load_checkpoint
-from edgeprune.pruning.data import build_dataset
-from edgeprune.pruning.evaluate import evaluate
-from edgeprune.pruning.prune import PruneConfig, prune
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "prune_ablation.json"
-VARIANTS = {
-    "bilevel (implicit)": dict(method="bilevel", implicit=True),
-    "bilevel (no implicit)": dict(method="bilevel", implicit=False),
-    "magnitude (L1)": dict(method="magnitude"),
+from benchmarks.pruning_harness import DEFAULT_WORK, WHOLE_NETWORK, Harness, Supernet, ensure_trained  # noqa: E402
+from edgeprune.base.fileio import write_json  # noqa: E402
+
+DEFAULT_JSON = REPO / "benchmarks" / "results" / "prune_ablation.json"
+ARMS = {
+    "bilevel (implicit)": {"method": "bilevel", "implicit": True},
+    "bilevel (no implicit)": {"method": "bilevel", "implicit": False},
+    "bilevel (implicit, Eq. 5 push)": {"method": "bilevel", "implicit": True, "push": "macs"},
+    "Torch-Pruning magnitude": {"method": "magnitude"},
+    "Torch-Pruning Taylor": {"method": "taylor"},
+    "Torch-Pruning BN-scale": {"method": "bn-scale"},
+    "uniform width": {"method": "uniform"},
 }
 
 
@@ -41,56 +47,58 @@ def spread(values: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="from_dir", type=Path, required=True)
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--target-fraction", type=float, default=0.5, help="target as a fraction of the unpruned MACs")
-    parser.add_argument("--iters", type=int, default=60)
+    parser.add_argument("--iters", type=int, default=60, help="bi-level iterations; every arm gets iters x 3 weight updates")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.6, 0.36], help="fractions of the unpruned MACs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--val-images", type=int, default=100)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--val-images", type=int, default=200)
+    parser.add_argument("--no-budget-check", action="store_true", help="skip the rerun at twice the iterations")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
 
-    ckpt = load_checkpoint(args.from_dir)
-    shape = ckpt.arch.input_shape
-    crop = (shape[2], shape[3])
-    val = build_dataset(args.data, split="val", crop_size=crop)
-    base_miou = evaluate(ckpt.model, val, ckpt.arch.num_classes, limit=args.val_images).miou()
-    base_macs = ckpt.report.get("macs")
-    target_gmacs = args.target_fraction * base_macs / 1e9
-    print(f"unpruned {ckpt.arch.model}: {base_macs / 1e9:.3f} GMACs at {shape}, mIoU {100 * base_miou:.2f}%; "
-          f"target {target_gmacs:.3f} GMACs, {args.iters} iterations, seeds {args.seeds}", flush=True)
-
-    runs = []
-    with tempfile.TemporaryDirectory() as work:
-        for seed in args.seeds:
-            for label, variant in VARIANTS.items():
-                cfg = PruneConfig(model="", data=args.data, out=Path(work) / f"{label}-{seed}".replace(" ", "_"),
-                                  target_gmacs=target_gmacs, from_dir=args.from_dir, iters=args.iters,
-                                  crop_size=crop, input_size=crop, val_images=args.val_images, seed=seed,
-                                  progress_interval_s=60, **variant)
-                report = prune(cfg)
-                runs.append({"variant": label, "seed": seed, "miou": report["miou"], "gmacs": report["macs"] / 1e9,
-                             "target_error": report["target_error"], "seconds": report["seconds"],
-                             "channels_flipped_by_fit": report["channels_flipped_by_fit"]})
-                print(f"  {label:<22} seed {seed}: mIoU {100 * report['miou']:.2f}%, {report['macs'] / 1e9:.3f} GMACs, "
-                      f"{report['seconds']:.0f} s", flush=True)
-
-    summary = {}
-    print(f"\n{'variant':<24} {'mIoU % (mean +- std)':>22} {'GMACs':>7} {'seconds':>9}")
-    print(f"{'unpruned':<24} {100 * base_miou:>22.2f} {base_macs / 1e9:>7.3f} {'':>9}")
-    for label in VARIANTS:
-        mine = [r for r in runs if r["variant"] == label]
-        miou_mean, miou_std = spread([100 * r["miou"] for r in mine])
-        secs = statistics.mean(r["seconds"] for r in mine)
-        gmacs = statistics.mean(r["gmacs"] for r in mine)
-        summary[label] = {"miou_mean": miou_mean, "miou_std": miou_std, "seconds_mean": secs, "gmacs_mean": gmacs}
-        print(f"{label:<24} {f'{miou_mean:.2f} +- {miou_std:.2f}':>22} {gmacs:>7.3f} {secs:>9.1f}")
-    ratio = summary["bilevel (implicit)"]["seconds_mean"] / summary["bilevel (no implicit)"]["seconds_mean"]
-    print(f"wall time, implicit / no implicit: {ratio:.2f}x (the paper: 1.3 / 1.1 = 1.18x)")
-    write_json(args.json, {"benchmark": "prune_ablation", "from": str(args.from_dir), "input_shape": shape,
-                           "unpruned": {"miou": base_miou, "gmacs": base_macs / 1e9},
-                           "target_gmacs": target_gmacs, "iters": args.iters, "threads": torch.get_num_threads(),
-                           "runs": runs, "summary": summary, "implicit_time_ratio": ratio})
+    checkpoint = ensure_trained(args.work, Supernet())
+    harness = Harness(args.work, checkpoint, args.val_images)
+    macs = harness.report["macs"]
+    print(f"unpruned {harness.arch.model}: {macs / 1e9:.3f} GMACs at {harness.arch.input_shape}, mIoU "
+          f"{100 * harness.unpruned_miou:.2f}% on {len(harness.val_set) if args.val_images is None else args.val_images} "
+          f"val images; {args.iters} iterations ({3 * args.iters} weight updates) per run, seeds {args.seeds}", flush=True)
+    summary: dict[str, dict] = {}
+    for target in args.targets:
+        print(f"\ntarget {target:.0%} of the MACs ({target * macs / 1e9:.3f} GMACs)")
+        print(f"  {'arm':<26} {'mIoU % (mean +- std)':>22} {'MACs %':>7} {'seconds':>8}")
+        rows = {}
+        for arm in args.arms:
+            runs = [harness.run({"target_fraction": target, "iters": args.iters, "seed": seed, "layers": WHOLE_NETWORK,
+                                 **ARMS[arm]})
+                    for seed in args.seeds]
+            mean, std = spread([100 * r["miou"] for r in runs])
+            rows[arm] = {"miou_mean": mean, "miou_std": std, "mious": [100 * r["miou"] for r in runs],
+                         "macs_fraction": statistics.mean(r["macs_fraction"] for r in runs),
+                         "seconds_mean": statistics.mean(r["seconds"] for r in runs),
+                         "widths_seed0": runs[0]["groups"], "lam": runs[0]["lam"]}
+            print(f"  {arm:<26} {f'{mean:.2f} +- {std:.2f}':>22} {100 * rows[arm]['macs_fraction']:>7.1f} "
+                  f"{rows[arm]['seconds_mean']:>8.0f}", flush=True)
+        best = max(rows, key=lambda a: rows[a]["miou_mean"])
+        print(f"  best: {best}; unpruned {100 * harness.unpruned_miou:.2f}%")
+        budget = None
+        if not args.no_budget_check:
+            budget = {}
+            for arm in sorted(rows, key=lambda a: -rows[a]["miou_mean"])[:1]:
+                longer = harness.run({"target_fraction": target, "iters": 2 * args.iters, "seed": args.seeds[0],
+                                      "layers": WHOLE_NETWORK, **ARMS[arm]})
+                budget[arm] = {"miou_at_2x": 100 * longer["miou"], "miou_at_1x": rows[arm]["mious"][0]}
+                print(f"  budget check, {arm}: seed {args.seeds[0]} at {2 * args.iters} iterations "
+                      f"{100 * longer['miou']:.2f}% vs {rows[arm]['mious'][0]:.2f}% at {args.iters}", flush=True)
+        summary[f"{target:g}"] = {"arms": rows, "best": best, "budget_check": budget}
+    if "bilevel (implicit)" in args.arms and "bilevel (no implicit)" in args.arms:
+        ratio = statistics.mean(summary[f"{t:g}"]["arms"]["bilevel (implicit)"]["seconds_mean"]
+                                / summary[f"{t:g}"]["arms"]["bilevel (no implicit)"]["seconds_mean"] for t in args.targets)
+        print(f"\nwall time, implicit / no implicit: {ratio:.2f}x (the paper: 1.3 / 1.1 GPU days = 1.18x)")
+    write_json(args.json, {"benchmark": "prune_ablation", "from": str(checkpoint), "input_shape": harness.arch.input_shape,
+                           "unpruned": {"miou": harness.unpruned_miou, "gmacs": macs / 1e9}, "iters": args.iters,
+                           "weight_updates": 3 * args.iters, "seeds": args.seeds, "val_images": args.val_images,
+                           "threads": torch.get_num_threads(), "targets": summary})
     print(f"wrote {args.json}")
 
 
