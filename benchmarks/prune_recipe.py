@@ -3,8 +3,8 @@
     python benchmarks/prune_recipe.py [--iters 60] [--target 0.6] [--seeds 0 1]
 
 From the ablation's supernet (``pruning_harness``, same cache, same validation images), prune
-with the bi-level method at one MACs target (the whole network prunable), moving one setting of the recipe away from its
-default while the others stay: the weight lr as a fraction of the checkpoint's training lr,
+with the bi-level method at one MACs target (the whole network prunable), moving one setting
+of the recipe away from its default while the others stay: the weight lr as a fraction of the checkpoint's training lr,
 ``rho`` (the implicit term's weight, which sets lambda), the share of the iterations spent
 searching, and the share of the search over which the target ramps down. Prints mIoU mean
 +- std per point beside the default's, writes JSON. Resumes from the harness's cache.
@@ -71,7 +71,8 @@ def main() -> None:
 
     def measure(point: dict[str, float]) -> dict[str, float]:
         runs = [harness.run({"target_fraction": args.target, "iters": args.iters, "seed": seed, "method": "bilevel",
-                             "implicit": True, "layers": WHOLE_NETWORK, **settings_for(point, train_lr)}) for seed in args.seeds]
+                             "implicit": True, "layers": WHOLE_NETWORK, **settings_for(point, train_lr)})
+                for seed in args.seeds]
         mious = [100 * r["miou"] for r in runs]
         return {"miou_mean": statistics.mean(mious), "miou_std": statistics.stdev(mious) if len(mious) > 1 else 0.0,
                 "mious": mious, "lam": runs[0]["lam"]}

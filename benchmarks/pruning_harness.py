@@ -1,6 +1,6 @@
 """What the pruning benchmarks share: one cached supernet, and pruning runs that resume.
 
-Every arm of ``prune_ablation.py`` starts from the same
+Every arm of ``prune_ablation.py`` and every point of ``prune_recipe.py`` starts from the same
 trained checkpoint (trained here once, to convergence, resumable: ``train`` continues from its
 ``last.pt``) and is evaluated by ``Harness.evaluate`` on one validation set built once, with
 the checkpoint's own data seed. Finished runs are appended to ``WORK/runs.jsonl`` keyed by
