@@ -20,12 +20,12 @@ from __future__ import annotations
 import tvm
 from tvm import relax, te, tirx, topi
 
+from edgeprune.compiler.passes.legalize import OP_PATTERN_OUT_EWISE_FUSABLE, tvm_legalization
 from edgeprune.compiler.target import hardware_of
 
 # 8 float lanes: AVX2's vector and half of AVX-512's (the conv2d rule uses both); widening to 16
 # would pad twice as much at 7 and 14 columns. 4-lane targets (NEON) use their own width.
 VECTOR_GRANULE = 8
-OP_PATTERN_OUT_EWISE_FUSABLE = 4  # kOutEWiseFusable of TVM's OpPatternKind, as FuseOps reads a PrimFunc's "op_pattern"
 CROP_BLOCK = "conv2d_crop"
 # A ragged vector costs far more than its share of lanes, so padding pays until a large part of
 # the row is padding; a third bounds the extra arithmetic.
@@ -49,17 +49,17 @@ legalization for every conv this form does not suit, and outside a CPU target's 
     target = tvm.target.Target.current(allow_none=True)
     if (not static or target is None or target.kind.name != "llvm" or attrs.data_layout != "NCHW"
             or attrs.kernel_layout != "OIHW" or attrs.out_layout != "NCHW" or int(attrs.groups) != 1):
-        return _default_conv2d(bb, call)
+        return tvm_legalization(bb, call)
     (_, _, _, w), (_, _, kh, kw) = ([int(d) for d in s.values] for s in shapes)
     sh, sw = (int(s) for s in attrs.strides)
     dh, dw = (int(d) for d in attrs.dilation)
     pt, pl, pb, pr = (int(p) for p in attrs.padding)
     if (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0):
-        return _default_conv2d(bb, call)
+        return tvm_legalization(bb, call)
     ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
     extra = padded_columns(ow, min(VECTOR_GRANULE, hardware_of(target).vector_lanes))
     if extra == 0:
-        return _default_conv2d(bb, call)
+        return tvm_legalization(bb, call)
     # The least right padding that gives ``ow + extra`` columns; never less than the original.
     wide_pr = (ow + extra - 1) * sw + dw * (kw - 1) + 1 - w - pl
     out_dtype = attrs.out_dtype if attrs.out_dtype and str(attrs.out_dtype) != "void" else data.ty.dtype
@@ -73,7 +73,3 @@ legalization for every conv this form does not suit, and outside a CPU target's 
     func = out.args[0]
     bb.update_func(func, bb.get()[func].with_attr("op_pattern", OP_PATTERN_OUT_EWISE_FUSABLE))
     return out
-
-
-def _default_conv2d(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-    return tvm.ir.Op.get("relax.nn.conv2d").get_attr("FLegalize")(bb, call)

@@ -24,15 +24,15 @@ TVM's legalization.
 
 from __future__ import annotations
 
-import tvm
 from tvm import relax, te, tirx, topi
 from tvm.topi.image.resize import get_inx
+
+from edgeprune.compiler.passes.legalize import OP_PATTERN_BROADCAST, tvm_legalization
 
 ROWS_BLOCK = "resize_rows"
 OUT_BLOCK = "resize"
 # Modes whose source coordinate depends only on the output coordinate and the two sizes.
 MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
-OP_PATTERN_BROADCAST = 1  # kBroadcast of TVM's OpPatternKind, as FuseOps reads a PrimFunc's "op_pattern"
 
 
 def separable_resize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
@@ -48,7 +48,7 @@ def separable_resize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     if (not static or attrs.layout != "NCHW" or attrs.method != "linear"
             or attrs.coordinate_transformation_mode not in MODES
             or int(shape.values[2]) > 2 * int(size.values[0])):
-        return _default_resize(bb, call)
+        return tvm_legalization(bb, call)
     out_dtype = attrs.out_dtype if attrs.out_dtype and str(attrs.out_dtype) != "void" else data.ty.dtype
     mode = str(attrs.coordinate_transformation_mode)
     rows = bb.emit(bb.call_te(blend_width, data, int(size.values[1]), mode, primfunc_name_hint=ROWS_BLOCK))
@@ -93,7 +93,3 @@ def blend_height(rows: te.Tensor, out_h: int, mode: str, out_dtype: str) -> te.T
         return _blend(rows[b, ch, _clamp(y0, h), ox], rows[b, ch, _clamp(y0 + 1, h), ox], fy).astype(out_dtype)
 
     return te.compute((n, c, out_h, out_w), along_height, name=OUT_BLOCK, tag=topi.tag.INJECTIVE)
-
-
-def _default_resize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-    return tvm.ir.Op.get("relax.image.resize2d").get_attr("FLegalize")(bb, call)

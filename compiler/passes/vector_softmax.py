@@ -14,8 +14,9 @@ legalization.
 
 from __future__ import annotations
 
-import tvm
 from tvm import relax, te, tirx
+
+from edgeprune.compiler.passes.legalize import tvm_legalization
 
 LOG2_E = 1.44269504088896341
 # ln 2 split in two so that ``n * LN2_HIGH`` is exact for the n that occur (|n| < 2^7).
@@ -48,7 +49,7 @@ def vector_softmax(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     data = call.args[0]
     ndim = data.ty.ndim
     if data.ty.dtype != "float32" or ndim < 1 or int(call.attrs.axis) not in (-1, ndim - 1):
-        return tvm.ir.Op.get("relax.nn.softmax").get_attr("FLegalize")(bb, call)
+        return tvm_legalization(bb, call)
     return bb.call_te(softmax_last_axis, data, primfunc_name_hint="softmax")
 
 

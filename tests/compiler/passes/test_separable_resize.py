@@ -13,7 +13,8 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
-from edgeprune.compiler.passes.separable_resize import OP_PATTERN_BROADCAST, OUT_BLOCK, ROWS_BLOCK, separable_resize
+from edgeprune.compiler.passes.legalize import OP_PATTERN_BROADCAST
+from edgeprune.compiler.passes.separable_resize import OUT_BLOCK, ROWS_BLOCK, separable_resize
 from edgeprune.compiler.passes.structure import block_names, kernel_calls, prim_funcs
 from tests.compiler.schedules.cases import fused_module, injection, resized
 
