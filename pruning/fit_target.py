@@ -30,15 +30,12 @@ def fit_to_target(
             best_dropped = [c for c in torch.argsort(scores[group], descending=True).tolist() if not kept[c]]
             kept[best_dropped[:missing]] = True
 
-    def current() -> float:
-        return float(macs_model.macs({g: float(k.sum()) for g, k in keep.items()}))
-
     ranked = sorted(
         ((float(scores[g][c]), quantile, g, c) for g in keep for c, quantile in _quantiles(scores[g]).items()),
         key=lambda item: item[:2],
     )
     for _, _, group, channel in ranked:
-        if current() <= target_macs:
+        if macs_model.kept_macs(keep) <= target_macs:
             break
         if keep[group][channel] and int(keep[group].sum()) > macs_model.floor(group):
             keep[group][channel] = False
@@ -46,7 +43,7 @@ def fit_to_target(
         if keep[group][channel]:
             continue
         keep[group][channel] = True
-        if current() > target_macs:
+        if macs_model.kept_macs(keep) > target_macs:
             keep[group][channel] = False
     return keep
 

@@ -1,9 +1,9 @@
-"""The magnitude baseline: L1 filter-norm channel pruning (Li et al., ICLR 2017).
+"""L1 filter-norm channel scores (Li et al., ICLR 2017).
 
-A channel's importance is the L1 norm of the weights that produce it, summed over the group's
+A channel's score is the L1 norm of the weights that produce it, summed over the group's
 producers and divided by the group's largest, so that groups of different layers compare.
-Channels are dropped lowest first until the MACs target is met (``pruning.fit_target``);
-the sliced model is then fine-tuned with the same budget the bi-level method gets.
+The uniform-width baseline keeps each group's best-scored channels; the ``magnitude`` method
+is Torch-Pruning's own criterion (``pruning.torch_pruning_baseline``).
 """
 
 from __future__ import annotations

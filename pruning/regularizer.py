@@ -68,6 +68,10 @@ class MacsModel:
             total = total + site.macs_per_pair * out * inp / site.groups
         return torch.as_tensor(total, dtype=torch.float64) if not isinstance(total, torch.Tensor) else total
 
+    def kept_macs(self, keep: dict[int, torch.Tensor]) -> float:
+        """MACs with the channels of each group's keep-set (group -> bool tensor) kept."""
+        return float(self.macs({g: float(k.sum()) for g, k in keep.items()}))
+
     def full_macs(self) -> int:
         return int(self.macs({}))
 

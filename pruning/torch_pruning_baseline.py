@@ -55,22 +55,18 @@ def torch_pruning_keep(model: nn.Module, graph: ChannelGraph, example: torch.Ten
     try:
         low, high = 0.0, 1.0 - macs_model.min_keep
         best = keep_at_ratio(model, graph, example, criterion, high, macs_model.min_keep)
-        if _macs(macs_model, best) > target_macs:
+        if macs_model.kept_macs(best) > target_macs:
             raise EdgepruneError(f"Torch-Pruning ({criterion}) cannot reach {target_macs / 1e9:.4g} GMACs on this model")
         for _ in range(BISECTION_STEPS):
             middle = (low + high) / 2
             keep = keep_at_ratio(model, graph, example, criterion, middle, macs_model.min_keep)
-            if _macs(macs_model, keep) <= target_macs:
+            if macs_model.kept_macs(keep) <= target_macs:
                 best, high = keep, middle
             else:
                 low = middle
         return best
     finally:
         model.zero_grad(set_to_none=True)
-
-
-def _macs(macs_model: MacsModel, keep: dict[int, torch.Tensor]) -> float:
-    return float(macs_model.macs({g: float(k.sum()) for g, k in keep.items()}))
 
 
 def keep_at_ratio(model: nn.Module, graph: ChannelGraph, example: torch.Tensor, criterion: str, ratio: float,
