@@ -2,8 +2,9 @@
 
 One file (``--history PATH``, default :func:`default_history_path`) with a ``meta`` table
 (``schema_version``), ``runs`` (one row per bench run: what was measured, where, with which
-versions, and its summary statistics) and ``timings`` (the raw per-run milliseconds, which
-the regression test needs). The database is in WAL mode with a busy timeout and each run is
+versions, and its summary statistics), ``timings`` (the raw per-run milliseconds, which
+the regression test needs) and ``comparisons`` (``bench NEW --against OLD``: the two runs
+timed together and the paired decision on them). The database is in WAL mode with a busy timeout and each run is
 written in one ``BEGIN IMMEDIATE`` transaction, so several processes (CI jobs sharing a
 history on one machine) can append at once without losing or tearing a run.
 
@@ -32,9 +33,22 @@ from edgeprune.device.runners.base import artifact_sha256
 from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import LatencyStats
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added ``comparisons``; a version-1 file gains the table when opened
 BUSY_TIMEOUT_MS = 30_000
 STAT_COLUMNS = ("first_ms", "median_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms", "fps", "runs")
+_COMPARISONS = """
+CREATE TABLE IF NOT EXISTS comparisons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    new_run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    old_run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    verdict TEXT NOT NULL,
+    ratio REAL NOT NULL, ci_low REAL NOT NULL, ci_high REAL NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS comparisons_new_run ON comparisons (new_run);
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +74,8 @@ CREATE TABLE IF NOT EXISTS timings (
     ms REAL NOT NULL,
     PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
-"""
+""" + _COMPARISONS
+AB = "ab"
 REF_FORMS = "run:ID, commit:SHA, best:N or last"
 
 
@@ -89,6 +104,22 @@ class Run:
     def label(self) -> str:
         commit = f", commit {self.git_commit[:10]}" if self.git_commit else ""
         return f"run #{self.id} ({self.model} on {self.device_key}, {self.time}{commit})"
+
+
+@dataclass(frozen=True)
+class RecordedComparison:
+    """Two runs timed together (``kind`` ``ab``: alternating rounds on one device) and the decision."""
+
+    id: int
+    time: str
+    kind: str
+    new: Run
+    old: Run
+    detail: dict[str, Any]  # the decision's JSON: verdict, ratio, ci_low, ci_high, ...
+
+    @property
+    def verdict(self) -> str:
+        return self.detail["verdict"]
 
 
 def canonical_json(obj: Any) -> str:
@@ -178,14 +209,21 @@ class History:
             if "meta" in tables:
                 row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 found = None if row is None else int(row[0]) if row[0].isdigit() else row[0]
+                if found == 1:  # version 1 lacks only the comparisons table
+                    self._create(_COMPARISONS)
+                    self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                    found = SCHEMA_VERSION
                 check_version(found, SCHEMA_VERSION, where=str(self.path), field="history schema version")
             elif tables - {"sqlite_sequence"}:
                 raise EdgepruneError(f"{self.path}: an SQLite file without edgeprune's meta table; not a history")
             else:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                self._create(_SCHEMA)
                 self._db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _create(self, schema: str) -> None:
+        for statement in schema.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -199,25 +237,53 @@ class History:
 
     def record(self, run: Run) -> Run:
         """Append ``run`` and its raw timings in one transaction; returns it with its id."""
+        try:
+            with self._transaction():
+                run_id = self._insert_run(run)
+        except sqlite3.Error as exc:  # a read-only file or folder, a full disk
+            raise EdgepruneError(f"{self.path}: cannot record the run ({exc})") from exc
+        return replace(run, id=run_id)
+
+    def _insert_run(self, run: Run) -> int:
         s = run.stats
         columns = ("time", "model", "artifact_sha256", "target", "device_key", "device", "edgeprune_version",
                    "tvm_version", "git_commit", "threads", *STAT_COLUMNS)
         values = (run.time, run.model, run.artifact_sha256, canonical_json(run.target), run.device_key, run.device,
                   run.edgeprune_version, run.tvm_version, run.git_commit, run.threads,
                   *(getattr(s, c) for c in STAT_COLUMNS))
+        cursor = self._db.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
+        run_id = int(cursor.lastrowid)
+        self._db.executemany("INSERT INTO timings (run_id, idx, ms) VALUES (?, ?, ?)",
+                             [(run_id, i, ms) for i, ms in enumerate(s.timings_ms)])
+        return run_id
+
+    def record_comparison(self, new: Run, old: Run, comparison: dict[str, Any], kind: str = AB) -> RecordedComparison:
+        """Append NEW and OLD (timed together) and their comparison in one transaction.
+
+        ``comparison`` is the decision's JSON (``device.paired.PairedComparison.to_json``, plus
+        whatever else the caller keeps with it, e.g. the kernels that changed); it must carry
+        ``verdict``, ``ratio``, ``ci_low`` and ``ci_high``.
+        """
         try:
             with self._transaction():
+                new_id, old_id = self._insert_run(new), self._insert_run(old)
+                stamp = now_utc()
                 cursor = self._db.execute(
-                    f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
+                    "INSERT INTO comparisons (time, kind, new_run, old_run, verdict, ratio, ci_low, ci_high, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (stamp, kind, new_id, old_id, comparison["verdict"], comparison["ratio"], comparison["ci_low"],
+                     comparison["ci_high"], canonical_json(comparison)),
                 )
-                run_id = int(cursor.lastrowid)
-                self._db.executemany(
-                    "INSERT INTO timings (run_id, idx, ms) VALUES (?, ?, ?)",
-                    [(run_id, i, ms) for i, ms in enumerate(s.timings_ms)],
-                )
-        except sqlite3.Error as exc:  # a read-only file or folder, a full disk
-            raise EdgepruneError(f"{self.path}: cannot record the run ({exc})") from exc
-        return replace(run, id=run_id)
+        except sqlite3.Error as exc:
+            raise EdgepruneError(f"{self.path}: cannot record the comparison ({exc})") from exc
+        return RecordedComparison(int(cursor.lastrowid), stamp, kind, replace(new, id=new_id), replace(old, id=old_id),
+                                  comparison)
+
+    def comparisons(self) -> list[RecordedComparison]:
+        """Every recorded comparison, oldest first."""
+        rows = self._db.execute("SELECT id, time, kind, new_run, old_run, detail FROM comparisons ORDER BY id").fetchall()
+        return [RecordedComparison(cid, stamp, kind, self.run(new_id), self.run(old_id), json.loads(detail))
+                for cid, stamp, kind, new_id, old_id, detail in rows]
 
     def _select(self, where: str = "", params: tuple[Any, ...] = (), order: str = "id", limit: int | None = None) -> list[Run]:
         sql = f"SELECT * FROM runs {('WHERE ' + where) if where else ''} ORDER BY {order}"

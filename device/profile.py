@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,50 +50,72 @@ class Profile:
                                                   sum(k.ms for k in rest))]
 
 
+class InstrumentedModel:
+    """A loaded host artifact whose every VM call is timed; ``infer`` runs one inference.
+
+    Use as a context manager: the instrument is installed on entry and removed on exit.
+    ``calls`` counts each kernel's calls in one inference (from the first).
+    """
+
+    def __init__(self, artifact: Any) -> None:
+        import tvm
+
+        self.artifact = artifact
+        self.calls: dict[str, int] = defaultdict(int)
+        self._arrays = tuple(tvm.runtime.tensor(np.zeros(s.shape, dtype=s.dtype)) for s in artifact.inputs)
+        self._main = artifact.vm["main"]
+        self._started: list[float] = []
+        self._current: dict[str, float] = defaultdict(float)
+        self._inferences = 0
+
+    def _instrument(self, func, symbol, before_run, ret_value, *args):  # noqa: ANN001 - TVM's callback signature
+        now = time.perf_counter()
+        if before_run:
+            self._started.append(now)
+        else:
+            name = BUILTIN_PREFIX + "*" if symbol.startswith(BUILTIN_PREFIX) else symbol
+            self._current[name] += now - self._started.pop()
+            if self._inferences == 0:
+                self.calls[name] += 1
+        return 0  # VMInstrumentReturnKind.NO_OP: run the call
+
+    def __enter__(self) -> "InstrumentedModel":
+        self.artifact.vm.set_instrument(self._instrument)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.artifact.vm.set_instrument(None)
+
+    def warm_up(self, runs: int) -> None:
+        for _ in range(runs):
+            self._main(*self._arrays)
+
+    def infer(self) -> dict[str, float]:
+        """Milliseconds per kernel (summed over its calls) in one inference."""
+        self._main(*self._arrays)
+        self._inferences += 1
+        times = {name: seconds * 1e3 for name, seconds in self._current.items()}
+        self._current.clear()
+        return times
+
+
 def profile_artifact(path: str | os.PathLike[str], repeat: int = 20, warmup: int = 3,
                      threads: int | None = None) -> Profile:
     """Per-kernel median times (slowest first) of the host artifact at ``path``.
 
     VM builtins are summed into one ``vm.builtin.*`` entry: they are bookkeeping, not kernels.
     """
-    import tvm
-
     artifact = load_artifact(Path(path), num_threads=threads)
     schedules = {s["func"]: s for s in artifact.meta.schedules}
-    arrays = tuple(tvm.runtime.tensor(np.zeros(s.shape, dtype=s.dtype)) for s in artifact.inputs)
-    main = artifact.vm["main"]
-    for _ in range(warmup):
-        main(*arrays)
-
-    per_run: list[dict[str, float]] = []
-    calls: dict[str, int] = defaultdict(int)
-    started: list[float] = []
-    current: dict[str, float] = defaultdict(float)
-
-    def instrument(func, symbol, before_run, ret_value, *args):  # noqa: ANN001 - TVM's callback signature
-        now = time.perf_counter()
-        if before_run:
-            started.append(now)
-        else:
-            name = BUILTIN_PREFIX + "*" if symbol.startswith(BUILTIN_PREFIX) else symbol
-            current[name] += now - started.pop()
-            if not per_run:
-                calls[name] += 1
-        return 0  # VMInstrumentReturnKind.NO_OP: run the call
-
-    artifact.vm.set_instrument(instrument)
-    try:
-        for _ in range(repeat):
-            main(*arrays)
-            per_run.append(dict(current))
-            current.clear()
-    finally:
-        artifact.vm.set_instrument(None)
+    model = InstrumentedModel(artifact)
+    model.warm_up(warmup)
+    with model:
+        per_run = [model.infer() for _ in range(repeat)]
     kernels = []
-    for name in calls:
-        ms = float(np.median([run.get(name, 0.0) for run in per_run])) * 1e3
+    for name, calls in model.calls.items():
+        ms = float(np.median([run.get(name, 0.0) for run in per_run]))
         schedule = schedules.get(name, {})
-        kernels.append(KernelTime(name, calls[name], ms, schedule.get("rule"), bool(schedule.get("tuned", False))))
+        kernels.append(KernelTime(name, calls, ms, schedule.get("rule"), bool(schedule.get("tuned", False))))
     kernels.sort(key=lambda k: -k.ms)
     return Profile(kernels=kernels, total_ms=sum(k.ms for k in kernels), repeat=repeat,
                    threads=threads or default_num_threads())

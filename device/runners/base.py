@@ -16,8 +16,8 @@ import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -128,6 +128,16 @@ class Runner(ABC):
     @abstractmethod
     def open(self, path: Path, threads: int | None = None) -> AbstractContextManager[Loaded]:
         """Load the artifact directory ``path`` on the device (``threads``: None = default)."""
+
+    @contextmanager
+    def open_all(self, paths: Sequence[Path], threads: int | None = None) -> Iterator[list[Loaded]]:
+        """Load every artifact of ``paths`` on one device at once, for timing them alternately.
+
+        Here each is ``open``ed in turn; a runner whose ``open`` may land on another device each
+        time (RPC: the tracker picks a free one) loads them all in one session instead.
+        """
+        with ExitStack() as stack:
+            yield [stack.enter_context(self.open(path, threads)) for path in paths]
 
     @abstractmethod
     def time_kernels(self, libraries: Sequence[KernelLibrary], plan: TimingPlan) -> list[dict[str, float] | JobFailure]:

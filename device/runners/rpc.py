@@ -155,15 +155,31 @@ class RPCRunner(Runner):
 
     @contextmanager
     def open(self, path: Path, threads: int | None = None) -> Iterator[RemoteModel]:
-        from tvm import relax
+        with self.open_all([path], threads) as (loaded,):
+            yield loaded
 
-        meta = read_meta(path)
-        lib = path / LIB_FILE
-        if not lib.is_file():
-            raise EdgepruneError(f"{lib}: missing")
+    @contextmanager
+    def open_all(self, paths: Sequence[Path], threads: int | None = None) -> Iterator[list[RemoteModel]]:
+        """Every artifact of ``paths`` loaded in one session, so all run on the same device."""
+        metas = []
+        for path in paths:
+            metas.append(read_meta(path))
+            if not (path / LIB_FILE).is_file():
+                raise EdgepruneError(f"{path / LIB_FILE}: missing")
         remote = Remote(request_session(self.address, self.timeout_s, self.session_timeout_s, self.priority),
                         self.address, self.timeout_s)
+        loaded = [self._load(remote, path, meta) for path, meta in zip(paths, metas)]
+        if threads:
+            remote.call(lambda: remote.session.get_function("runtime.config_threadpool")(_BIG_CORES, threads),
+                        f"setting {threads} threads")
+        yield [RemoteModel(artifact, remote, described, threads or 0) for artifact, described in loaded]
+
+    def _load(self, remote: Remote, path: Path, meta: Any) -> tuple[Artifact, str]:
+        """Upload ``path``'s library into ``remote``'s session and start its VM; (artifact, device in words)."""
+        from tvm import relax
+
         session = remote.session
+        lib = path / LIB_FILE
         dev, described = check_device(path, meta, remote)
         name = f"edgeprune-{uuid.uuid4().hex[:12]}.so"  # never an older upload's name
         upload_s = lib.stat().st_size / 1e6  # allow 1 MB/s beyond the timeout
@@ -173,10 +189,7 @@ class RPCRunner(Runner):
         except EdgepruneError as exc:
             raise EdgepruneError(f"{exc}; the library is built for {triple(meta.target) or 'an unknown triple'}") from exc
         vm = remote.call(lambda: relax.VirtualMachine(module, dev), f"starting the VM of {lib}")
-        if threads:
-            remote.call(lambda: session.get_function("runtime.config_threadpool")(_BIG_CORES, threads),
-                        f"setting {threads} threads")
-        yield RemoteModel(Artifact(path, meta, vm, dev), remote, described, threads or 0)
+        return Artifact(path, meta, vm, dev), described
 
     def time_kernels(self, libraries: Sequence[KernelLibrary], plan: TimingPlan) -> list[dict[str, float] | JobFailure]:
         """Each library in a session of its own, in as many threads as the key has devices, so

@@ -36,7 +36,7 @@ def test_a_run_round_trips_with_its_raw_timings(tmp_path):
     assert back.series == recorded.series
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
     assert db.execute("SELECT count(*) FROM timings WHERE run_id = 1").fetchone()[0] == 5
 
 
@@ -134,3 +134,32 @@ def test_a_history_that_cannot_take_the_run_is_one_error(tmp_path):
         history._db.execute("PRAGMA query_only = ON")  # as a read-only file or folder would
         with pytest.raises(EdgepruneError, match="cannot record the run"):
             history.record(make_run([1.0, 2.0]))
+
+
+def test_an_ab_comparison_records_both_runs_in_one_transaction(tmp_path):
+    path = tmp_path / "h.sqlite"
+    detail = {"verdict": "slower", "ratio": 1.1, "ci_low": 1.08, "ci_high": 1.12, "kernels_changed": []}
+    with History(path) as history:
+        recorded = history.record_comparison(make_run([1.1, 1.2]), make_run([1.0, 1.1]), detail)
+        assert (recorded.id, recorded.new.id, recorded.old.id, recorded.kind) == (1, 1, 2, "ab")
+        history._db.execute("PRAGMA query_only = ON")
+        with pytest.raises(EdgepruneError, match="cannot record the comparison"):
+            history.record_comparison(make_run([1.0]), make_run([1.0]), detail)
+    with History(path) as history:
+        (back,) = history.comparisons()
+        assert back.detail == detail and back.verdict == "slower" and back.new.stats.timings_ms == (1.1, 1.2)
+        assert len(history.runs()) == 2  # the refused comparison left no run behind
+
+
+def test_a_version_1_history_gains_the_comparisons_table_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    with History(path) as history:
+        history.record(make_run([1.0, 2.0]))
+    with sqlite3.connect(path) as db:  # what edgeprune before A/B comparisons wrote
+        db.execute("DROP TABLE comparisons")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with History(path) as history:
+        assert [r.id for r in history.runs()] == [1] and history.comparisons() == []
+        history.record_comparison(make_run([1.0]), make_run([1.0]), {"verdict": "no change", "ratio": 1.0,
+                                                                     "ci_low": 0.9, "ci_high": 1.1})
+    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"

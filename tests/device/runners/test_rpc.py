@@ -55,6 +55,17 @@ def test_rpc_and_local_give_the_same_report_and_outputs(host_artifact, server, c
     np.testing.assert_array_equal(DeviceSpec.parse(server).runner().run(host_artifact, x), DeviceSpec.parse("local").runner().run(host_artifact, x))
 
 
+def test_ab_through_the_tracker_times_both_builds_in_one_session(build_pair, server, cli, tmp_path):
+    out = tmp_path / "ab.json"
+    result = cli("bench", str(build_pair.slowed), "--against", str(build_pair.old), "--device", server, "--rounds", "10",
+                 "--runs", "10", "--warmup", "1", "--threads", "1", "--fail-above", "1.05", "--no-history", "--json", str(out))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "slower: " in result.stdout and "kernels: not compared" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["new"]["device"] == report["old"]["device"] and server in report["new"]["device"]
+    assert report["new"]["runner"] == "rpc" and report["comparison"]["rounds"] == 10 and "kernels" not in report
+
+
 def test_unreachable_tracker(host_artifact):
     device = f"rpc://127.0.0.1:{free_port()}/test-key"  # nothing listens there
     started = time.monotonic()
