@@ -5,8 +5,9 @@
     ART/
       model.so    the Relax VM executable with its kernels and weights (``export_library``)
       meta.json   format/version, target, device class, input/output specs, source hash,
-                  edgeprune and TVM versions, whether tuned configs were used, and the rule,
-                  workload and config of every kernel; for Android targets the linker used
+                  edgeprune and TVM versions, the edgeprune commit when built from a
+                  checkout, whether tuned configs were used, and the rule, workload
+                  and config of every kernel; for Android targets the linker used
                   (``compiler.android``), for GPU targets the kernel files; with ``--sparse``
                   each candidate conv's measured sparse/dense times and the choice
       kernels/    GPU targets only: what ``edgeprune check`` runs (``compiler.gpu_artifact``)
@@ -59,6 +60,7 @@ class ArtifactMeta:
     linker: dict[str, Any] | None = None  # how an Android library was linked
     opencl: dict[str, Any] | None = None  # the kernel files of a GPU artifact
     sparse: list[dict[str, Any]] | None = None  # per candidate conv: sparse or dense, as measured
+    git_commit: str | None = None  # the edgeprune checkout that compiled it (``base.provenance``)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class ArtifactMeta:
             "source_sha256": self.source_sha256,
             "edgeprune_version": self.edgeprune_version,
             "tvm_version": self.tvm_version,
+            **({"git_commit": self.git_commit} if self.git_commit else {}),
             "tuned": self.tuned,
             "compile_seconds": round(self.compile_seconds, 3),
             **({"linker": self.linker} if self.linker else {}),
@@ -103,6 +106,7 @@ class ArtifactMeta:
                 linker=obj.get("linker"),
                 opencl=obj.get("opencl"),
                 sparse=obj.get("sparse"),
+                git_commit=obj.get("git_commit"),
             )
         except (KeyError, TypeError) as exc:
             raise EdgepruneError(f"{path}: malformed meta.json (field {exc})") from exc

@@ -22,6 +22,7 @@ from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
 import edgeprune
 from edgeprune.base.errors import EdgepruneError, last_line
 from edgeprune.base.fileio import write_json
+from edgeprune.base.provenance import source_commit
 from edgeprune.compiler import android
 from edgeprune.compiler.artifact import LIB_FILE, META_FILE, ArtifactMeta, write_artifact_dir
 from edgeprune.compiler.frontend import ImportedModel, import_model
@@ -126,6 +127,7 @@ def compile(  # noqa: A001 - the verb users know
         source_sha256=imported.source_sha256,
         edgeprune_version=edgeprune.__version__,
         tvm_version=tvm.__version__,
+        git_commit=source_commit(),
         tuned=any(r.tuned for r in records),
         schedules=[r.to_json() for r in records],
         sparse=[c.to_json() for c in sparse_option.choices] if sparse_option else None,

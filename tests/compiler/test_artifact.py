@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.compiler.artifact import FORMAT, LIB_FILE, META_FILE, load_artifact
 from tests.compiler.checkpoints import reference, sample_input
+from tests.repo import REPO
 
 
 def test_artifact_files_and_meta(user_artifact, user_checkpoint):
@@ -25,6 +27,8 @@ def test_artifact_files_and_meta(user_artifact, user_checkpoint):
     assert meta["source_kind"] == "checkpoint" and len(meta["source_sha256"]) == 64
     assert meta["tvm_version"] == tvm.__version__ and meta["edgeprune_version"]
     assert meta["tuned"] is False
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert meta.get("git_commit", "").split("-")[0] == head  # the checkout that compiled it (none: not one)
     rules = {s["rule"] for s in meta["schedules"]}
     # the user model's depthwise convs all run merged with their expand convs (small maps)
     assert {"conv1x1", "expand_depthwise", "conv2d", "matmul", "softmax", "pool2d", "resize2d_separable"} <= rules

@@ -21,6 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sparse", type=sparse_fraction, metavar="auto|FRACTION",
                         help="convs with at least this fraction of zero weights (auto: 0.5) get the grouped "
                              "column-sparse kernel where it measures faster here; meta.json records each choice")
+    parser.add_argument("--at-commit", metavar="REV",
+                        help="compile with edgeprune as of commit REV of this checkout (a SHA, branch, tag, HEAD~1): "
+                             "the OLD build for 'edgeprune bench NEW --against OLD'")
     parser.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     parser.set_defaults(run=run)
 
@@ -29,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.base.errors import EdgepruneError
     from edgeprune.compiler import compile
     from edgeprune.compiler.artifact import read_meta
+
+    if args.at_commit is not None:
+        return _compile_at_commit(args)
 
     configs, device_key, target, log_records = None, None, None, []
     if args.tuning_log is not None:
@@ -63,6 +69,48 @@ def run(args: argparse.Namespace) -> int:
           f"{meta.compile_seconds:.1f} s)")
     if args.tuning_log is not None:
         _warn_untried_defaults(args.tuning_log, log_records, meta.schedules, target, device_key)
+    return 0
+
+
+def _forwarded(args: argparse.Namespace) -> list[str]:
+    """``args`` as ``edgeprune compile`` arguments, without ``--at-commit``."""
+    argv = [str(args.src), "--target", args.target, "--out", str(args.out)]
+    for flag, value in (("--targets-file", args.targets_file), ("--tuning-log", args.tuning_log),
+                        ("--device", args.device), ("--sparse", args.sparse)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.input_shape is not None:
+        argv += ["--input-shape", ",".join(str(d) for d in args.input_shape)]
+    return argv
+
+
+def _compile_at_commit(args: argparse.Namespace) -> int:
+    """Run that commit's ``edgeprune compile`` in a child process, then stamp the commit into meta.json.
+
+    The child imports the commit's package (``base.provenance.export_commit``) with the
+    installed dependencies; ``-P`` keeps the current directory, which may be this checkout,
+    from shadowing it. Its output and its one-line errors are the user's.
+    """
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    from edgeprune.base.fileio import write_json
+    from edgeprune.base.provenance import export_commit, resolve_commit
+    from edgeprune.compiler.artifact import META_FILE
+
+    sha = resolve_commit(args.at_commit)
+    print(f"compiling with edgeprune at {sha[:12]} ({args.at_commit})", flush=True)
+    with tempfile.TemporaryDirectory(prefix="edgeprune-at-") as tmp:
+        path = os.pathsep.join(p for p in (str(export_commit(sha, Path(tmp))), os.environ.get("PYTHONPATH")) if p)
+        code = subprocess.run([sys.executable, "-P", "-m", "edgeprune", "compile", *_forwarded(args)],
+                              env=dict(os.environ, PYTHONPATH=path)).returncode
+    if code != 0:
+        return code
+    meta_path = args.out / META_FILE
+    meta = json.loads(meta_path.read_text())
+    write_json(meta_path, {**meta, "git_commit": sha})  # the child ran outside any checkout: it knew none
     return 0
 
 
