@@ -258,7 +258,9 @@ class History:
         return run_id
 
     def record_comparison(self, new: Run, old: Run, comparison: dict[str, Any], kind: str = AB) -> RecordedComparison:
-        """Append NEW and OLD (timed together) and their comparison in one transaction.
+        """Append OLD, then NEW (timed together), and their comparison in one transaction.
+
+        OLD goes first so that NEW is the series' ``last`` run: the newest state of the model.
 
         ``comparison`` is the decision's JSON (``device.paired.PairedComparison.to_json``, plus
         whatever else the caller keeps with it, e.g. the kernels that changed); it must carry
@@ -266,7 +268,8 @@ class History:
         """
         try:
             with self._transaction():
-                new_id, old_id = self._insert_run(new), self._insert_run(old)
+                old_id = self._insert_run(old)
+                new_id = self._insert_run(new)
                 stamp = now_utc()
                 cursor = self._db.execute(
                     "INSERT INTO comparisons (time, kind, new_run, old_run, verdict, ratio, ci_low, ci_high, detail) "

@@ -1,10 +1,10 @@
 """``edgeprune report``: one self-contained HTML page about a model's deployment.
 
-Sections, each present when its input is given: latency over time per model and device
-(the results history), where the time goes in an artifact (per-kernel times, profiled on this
-machine), what pruning changed (per-layer widths, costs, mIoU), segmentation outputs of the
-unpruned and pruned models beside the ground truth, and any extra tables a caller adds
-(``edgeprune demo`` adds its before/after summary). Charts are inline SVG and images inline
+Sections, each present when its input is given: latency over time per model and device and
+the A/B comparisons (the results history), where the time goes in an artifact (per-kernel
+times, profiled on this machine), what pruning changed (per-layer widths, costs, mIoU),
+segmentation outputs of the unpruned and pruned models beside the ground truth, and any extra
+tables a caller adds (``edgeprune demo`` adds its before/after summary). Charts are inline SVG and images inline
 PNG data URIs; the page loads nothing from anywhere and runs no script.
 """
 
@@ -108,17 +108,18 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     """Everything the template shows; the heavy parts run only for the inputs given."""
     import edgeprune
     from edgeprune.device.history import History, now_utc
-    from edgeprune.report.latency import latency_views
+    from edgeprune.report.latency import ab_rows, latency_views
 
-    runs = []
+    runs, comparisons = [], []
     if inputs.history is not None:
         if not Path(inputs.history).is_file():
             raise EdgepruneError(f"{inputs.history}: no such history file (edgeprune bench --history writes one)")
         with History(inputs.history) as history:
-            runs = history.runs()
+            runs, comparisons = history.runs(), history.comparisons()
     context: dict[str, Any] = {
         "generated": now_utc(), "version": edgeprune.__version__, "inputs": inputs,
-        "latency": latency_views(runs), "run_count": len(runs), "tables": inputs.tables,
+        "latency": latency_views(runs, comparisons), "ab": ab_rows(comparisons), "run_count": len(runs),
+        "tables": inputs.tables,
         "operators": _operator_section(inputs.artifact, inputs.threads, runs) if inputs.artifact else None,
         "pruning": _pruning_section(inputs.checkpoint, inputs.unpruned) if inputs.checkpoint else None,
         "segmentation": _segmentation_section(inputs) if inputs.checkpoint and inputs.images > 0 else None,

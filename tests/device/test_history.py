@@ -141,7 +141,8 @@ def test_an_ab_comparison_records_both_runs_in_one_transaction(tmp_path):
     detail = {"verdict": "slower", "ratio": 1.1, "ci_low": 1.08, "ci_high": 1.12, "kernels_changed": []}
     with History(path) as history:
         recorded = history.record_comparison(make_run([1.1, 1.2]), make_run([1.0, 1.1]), detail)
-        assert (recorded.id, recorded.new.id, recorded.old.id, recorded.kind) == (1, 1, 2, "ab")
+        assert (recorded.id, recorded.new.id, recorded.old.id, recorded.kind) == (1, 2, 1, "ab")
+        assert history.baseline("last", make_run([1.0])).id == recorded.new.id  # NEW: the newest state
         history._db.execute("PRAGMA query_only = ON")
         with pytest.raises(EdgepruneError, match="cannot record the comparison"):
             history.record_comparison(make_run([1.0]), make_run([1.0]), detail)

@@ -14,6 +14,8 @@ import torch
 from edgeprune import compiler
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.device.history import History, now_utc, run_from_measurement
+from edgeprune.device.kernel_diff import KernelChange
+from edgeprune.device.paired import paired_compare
 from edgeprune.device.spec import DeviceSpec
 from edgeprune.pruning.checkpoint import ArchInfo, read_arch, save_checkpoint
 from edgeprune.pruning.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_MEAN, SYNTHETIC_STD
@@ -151,3 +153,33 @@ def test_report_cli_and_bad_input(inputs, cli, tmp_path):
     result = cli("report", "--history", str(inputs.history), "--table", str(bad), "--out", str(tmp_path / "x.html"))
     assert result.returncode == 2 and "bad.json: 'rows' must be lists" in result.stderr
     assert not (tmp_path / "x.html").exists()
+
+
+def test_ab_comparisons_are_marked_and_listed_with_their_kernels(tmp_path):
+    rng = np.random.default_rng(0)
+    old_rounds = list(1.0 + 0.02 * rng.random(40))
+    new_rounds = [t * 1.2 for t in old_rounds]
+    decision = paired_compare(new_rounds, old_rounds, threshold=1.05).to_json()
+    kernel = KernelChange("conv2d 16->32 3x3/1 @32x32", ["fused_conv2d_add_relu"], "conv2d", {"tile_co": 1},
+                          {"tile_co": 8}, paired_compare([0.6] * 10, [0.4] * 10, threshold=1.05))
+    history = tmp_path / "h.sqlite"
+    with History(history) as h:
+        h.record(make_run(old_rounds))  # run 1: a plain run
+        recorded = h.record_comparison(make_run(new_rounds, commit="b" * 40), make_run(old_rounds, commit="a" * 40),
+                                       {**decision, "kernels_changed": [kernel.to_json()]})  # runs 2 (OLD), 3 (NEW)
+        h.record_comparison(make_run(old_rounds), make_run(old_rounds), {**paired_compare(old_rounds, old_rounds, 1.05)
+                                                                        .to_json(), "kernels_changed": None})  # 4, 5
+        h.record(make_run(new_rounds))  # run 6: compared with NEW of the second A/B, not with its OLD
+    assert (recorded.old.id, recorded.new.id) == (2, 3)
+    html = write_report(tmp_path / "r.html", ReportInputs(history=history)).read_text()
+    parser = Elements()
+    parser.feed(html)
+    points = [a for t, a in parser.tags if t == "circle" and a.get("class") == "run"]
+    assert len(points) == 4  # runs 1, 3, 5, 6: the OLDs are references, not points of the line
+    assert [a["fill"] == SLOWER_COLOUR for a in points] == [False, True, False, True]
+    assert "A/B reference (OLD) of run #3" in html and "A/B reference (OLD) of run #5" in html
+    assert "A/B vs run #2: <span class=\"slower\">slower</span>\n1.200x" in html
+    assert ">slower</span>\n1.200x, p = " in html  # run 6 against run 5's 1.0x timings: the stored-baseline test
+    section = html[html.index('<h2 id="ab">'):]
+    assert section.count("<tr>") == 1 + 2 and "<code>fused_conv2d_add_relu: +0.200 ms (1.50x)</code>" in section
+    assert "not compared" in section and "<code>bbbbbbbbbb</code>" in section and "<code>aaaaaaaaaa</code>" in section
