@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,8 @@ from typing import Any
 
 from edgeprune.base.errors import EdgepruneError
 from edgeprune.base.formats import check_version
-from edgeprune.compiler.artifact import META_FILE, read_meta
+from edgeprune.base.provenance import git_text
+from edgeprune.compiler.artifact import read_meta
 from edgeprune.device.runners.base import artifact_sha256
 from edgeprune.device.spec import DeviceSpec
 from edgeprune.device.stats import LatencyStats
@@ -132,16 +132,11 @@ def default_history_path() -> Path:
     return Path(cache) / "edgeprune" / "history.sqlite"
 
 
-def git_commit(meta: dict[str, Any] | None = None, cwd: Path | None = None) -> str | None:
+def git_commit(recorded: Any = None, cwd: Path | None = None) -> str | None:
     """The commit that built the artifact (``git_commit`` in its meta.json), else HEAD of ``cwd``'s repo."""
-    if meta and isinstance(meta.get("git_commit"), str):
-        return meta["git_commit"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    if isinstance(recorded, str):
+        return recorded
+    return git_text("rev-parse", "HEAD", cwd=cwd or Path.cwd()) or None
 
 
 def now_utc() -> str:
@@ -369,7 +364,6 @@ def run_for_artifact(artifact: str | os.PathLike[str], stats: LatencyStats, thre
 
     root = Path(artifact)
     meta = read_meta(root)
-    raw = json.loads((root / META_FILE).read_text())
     return Run(
         model=model or root.resolve().name,
         artifact_sha256=artifact_sha256(root),
@@ -378,7 +372,7 @@ def run_for_artifact(artifact: str | os.PathLike[str], stats: LatencyStats, thre
         device=description or DeviceSpec.parse(device).history_key,
         edgeprune_version=meta.edgeprune_version,
         tvm_version=meta.tvm_version,
-        git_commit=git_commit(raw),
+        git_commit=git_commit(meta.git_commit),
         threads=int(threads or 0),  # 0: the device's default (RPC without --threads)
         stats=stats,
         time=now_utc(),

@@ -23,14 +23,15 @@ PACKAGE = "edgeprune"
 STAGES = ("compiler", "device", "pruning")  # top-level folders that install as edgeprune.<stage> (setup.py)
 
 
-def _git(*args: str) -> str | None:
-    data = _git_bytes(*args)
+def git_text(*args: str, cwd: Path | None = None, timeout_s: float = 10) -> str | None:
+    """``git ARGS`` run in ``cwd`` (default the source root): its stripped output, or None when git fails."""
+    data = _git_bytes(*args, cwd=cwd, timeout_s=timeout_s)
     return None if data is None else data.decode(errors="replace").strip()
 
 
-def _git_bytes(*args: str) -> bytes | None:
+def _git_bytes(*args: str, cwd: Path | None = None, timeout_s: float = 10) -> bytes | None:
     try:
-        out = subprocess.run(["git", *args], cwd=SOURCE_ROOT, capture_output=True, timeout=120)
+        out = subprocess.run(["git", *args], cwd=cwd or SOURCE_ROOT, capture_output=True, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout if out.returncode == 0 else None
@@ -38,7 +39,7 @@ def _git_bytes(*args: str) -> bytes | None:
 
 def _is_checkout() -> bool:
     """Is the source root the top of a git repository of edgeprune (not a folder inside another)?"""
-    top = _git("rev-parse", "--show-toplevel")
+    top = git_text("rev-parse", "--show-toplevel")
     return top is not None and Path(top).resolve() == SOURCE_ROOT and (SOURCE_ROOT / "compiler").is_dir()
 
 
@@ -48,10 +49,10 @@ def source_commit() -> str | None:
     None for an installed wheel: its folder is no checkout of edgeprune, even when it sits in
     some other repository (a virtual environment inside a user's project).
     """
-    head = _git("rev-parse", "HEAD") if _is_checkout() else None
+    head = git_text("rev-parse", "HEAD") if _is_checkout() else None
     if not head:
         return None
-    changed = _git("status", "--porcelain", "--untracked-files=no")
+    changed = git_text("status", "--porcelain", "--untracked-files=no")
     return head + (DIRTY if changed else "")
 
 
@@ -59,7 +60,7 @@ def resolve_commit(rev: str) -> str:
     """The full SHA of ``rev`` (a SHA, branch, tag, ``HEAD~3``) in the edgeprune checkout."""
     if not _is_checkout():
         raise EdgepruneError(f"{rev}: edgeprune runs from {SOURCE_ROOT}, which is not a git checkout of edgeprune")
-    sha = _git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    sha = git_text("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
     if not sha:
         raise EdgepruneError(f"{rev}: not a commit of the edgeprune checkout at {SOURCE_ROOT}")
     return sha
@@ -72,11 +73,11 @@ def export_commit(sha: str, dest: Path) -> Path:
     ``PYTHONPATH`` imports that commit's ``edgeprune`` (ahead of the installed one, whose
     editable finder Python consults after the path).
     """
-    listed = _git("ls-tree", "--name-only", sha) or ""
-    present = [name for name in (PACKAGE, *STAGES) if name in listed.split()]
+    listed = set((git_text("ls-tree", "--name-only", sha) or "").split())
+    present = [name for name in (PACKAGE, *STAGES) if name in listed]
     if PACKAGE not in present:
         raise EdgepruneError(f"{sha[:12]}: this commit has no {PACKAGE}/ package to compile with")
-    data = _git_bytes("archive", "--format=tar", sha, *present)
+    data = _git_bytes("archive", "--format=tar", sha, *present, timeout_s=120)
     if data is None:
         raise EdgepruneError(f"{sha[:12]}: git archive failed in {SOURCE_ROOT}")
     source = dest / "source"

@@ -43,10 +43,6 @@ class ABRow:
     kernels: list[str]  # "FUNC: +0.093 ms (1.55x)" per kernel found changed; empty: none or not compared
     kernels_compared: bool
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return self.comparison.detail["ci_low"], self.comparison.detail["ci_high"]
-
 
 @dataclass(frozen=True)
 class SeriesView:
