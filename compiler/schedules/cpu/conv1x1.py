@@ -10,7 +10,10 @@ channels, into a contiguous buffer (GEMM-style packing; see ``_packed``).
 
 The conv and epilogue blocks are re-indexed over ``s`` (and the conv's intermediate buffer
 flattened to ``(n, f, s)``) so that a tile of ``s`` is an exact region: tiling ``y`` and ``x``
-separately would make the tile's region a bounding box when it crosses rows.
+separately would make the tile's region a bounding box when it crosses rows. A map that is no
+whole number of tiles (7x7 = 49, 14x14 = 196 in classification backbones) is computed over a
+zero-padded copy rounded up to whole tiles (``_pad_spatial``): a ragged last tile would make TVM
+run the whole micro-kernel as scalars.
 """
 
 from __future__ import annotations
@@ -71,7 +74,9 @@ class Conv1x1(ScheduleRule):
     def default(self, wl: Workload) -> Config:
         space = self.space(wl)
         co, size = wl["co"], wl["oh"] * wl["ow"]
-        vec = pick(space["vec"], lambda v: (size % v == 0, v <= size, v))
+        # Lanes doing useful work per vector: a map that no width divides is padded to whole
+        # vectors (``_pad_spatial``), so a wide vector with a little padding beats a narrow exact one.
+        vec = pick(space["vec"], lambda v: (v * size / round_up(size, v), -v))
 
         def score_tile(t: int) -> float:
             # ~12-16 accumulators (6x2 or 8x1 vectors): enough independent FMAs to hide their
@@ -96,6 +101,8 @@ class Conv1x1(ScheduleRule):
         panel = next((p for p in (4, 2) if math.ceil(micro_tiles / p) >= 4 * self.hw.cores), 0)
         if not panel and nvec > 1 and math.ceil(co / tile_co) * micro_tiles < 4 * self.hw.cores:
             nvec = 1
+        if self._padded(wl, {"vec": vec, "nvec": nvec}):
+            panel = 0  # a padded map is copied into a flat buffer anyway (``_pad_spatial``)
         order = "channel" if panel else "spatial"
         return {"tile_co": tile_co, "vec": vec, "nvec": nvec, "unroll_k": unroll_k, "order": order, "panel": panel}
 
@@ -104,6 +111,8 @@ class Conv1x1(ScheduleRule):
             return "unrolled micro-kernel too large"
         if config["nvec"] > 1 and config["nvec"] * config["vec"] > round_up(wl["oh"] * wl["ow"], config["vec"]):
             return "spatial tile wider than the feature map"
+        if config["panel"] and self._padded(wl, config):
+            return "panel packing on a padded map (its flat padded copy stands in)"
         return None
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
@@ -119,14 +128,27 @@ class Conv1x1(ScheduleRule):
             # over its own shape, after the conv.
             schedule_loops(sch, out, config["vec"], parallel=True)
             out = None
+        padded = self._padded(wl, config)
+        if out is None and padded:
+            out = sch.cache_write(conv, 0, "global")  # the copy out of the padded result is the epilogue
         if out is not None:
             sch.transform_layout(conv, ("write", 0), flat)
             sch.transform_block_layout(out, flat)
         sch.transform_block_layout(conv, lambda n, c, h, w, rc, ry, rx: (n, c, h * width + w, rc, ry, rx))
-        if config["panel"]:
+        if padded:
+            self._pad_spatial(sch, conv, wl, config["nvec"] * config["vec"], flat)
+            self._direct(sch, conv, out, config)
+        elif config["panel"]:
             self._packed(sch, conv, out, wl, config, flat)
         else:
             self._direct(sch, conv, out, config)
+
+    @staticmethod
+    def _padded(wl: Workload, config: Config) -> bool:
+        """Whether the map is padded to whole spatial tiles (``_pad_spatial``): a map smaller than
+        one vector (a squeeze-excite gate's 1x1) has no vector loop to lose to a predicate."""
+        size = wl["oh"] * wl["ow"]
+        return size >= config["vec"] and size % (config["nvec"] * config["vec"]) != 0
 
     def _direct(self, sch: s_tir.Schedule, conv, out, config: Config) -> None:
         """One parallel task per micro-tile, reading the input in place."""
@@ -143,6 +165,37 @@ class Conv1x1(ScheduleRule):
         sch.parallel(outer)
         self._micro_kernel(sch, conv, out, config, rci, fi, svo, sv, rco, outer)
 
+    @staticmethod
+    def _data_index(sch: s_tir.Schedule, conv, wl: Workload) -> int:
+        """Which of the conv's reads is the input feature map."""
+        return next(
+            i for i, region in enumerate(sch.get(conv).reads)
+            if len(region.region) == 4 and region.source.name not in (sch.get(conv).writes[0].source.name,)
+            and int(region.source.shape[1]) == wl["ci"] and int(region.source.shape[0]) == wl["n"]
+        )
+
+    @staticmethod
+    def _pad_spatial(sch: s_tir.Schedule, conv, wl: Workload, tile: int, flat) -> None:
+        """Compute over the spatial axis rounded up to whole tiles (the epilogue stops at the map's end).
+
+        A tile that ends past the map would need a predicate on the vector lanes, and TVM
+        scalarises any vectorised loop under a lane-dependent predicate (its buffer-level
+        predication does not cover the broadcast weight loads). So the input is copied, once per
+        call, into a flat buffer zero-padded to whole tiles (``pad_einsum``), the micro-kernel runs
+        unpredicated over it, and only the epilogue stops at the map's end. The copy is one pass
+        over the input against ``co`` passes of the micro-kernel.
+        """
+        flat_input = sch.cache_read(conv, Conv1x1._data_index(sch, conv, wl), "global", consumer_blocks=[conv])
+        sch.transform_layout(flat_input, ("write", 0), flat)
+        sch.transform_block_layout(flat_input, flat)
+        sch.pad_einsum(conv, [1, 1, tile, 1, 1, 1])
+        padded_input = sch.get_consumers(flat_input)[0]
+        sch.compute_inline(flat_input)
+        sch.compute_inline(sch.get_consumers(conv)[0])  # the epilogue reads the padded result
+        channels = sch.get_loops(padded_input)[1]
+        sch.decompose_padding(padded_input, channels)  # per channel: a zero fill, then a plain copy
+        sch.parallel(channels)
+
     def _packed(self, sch: s_tir.Schedule, conv, out, wl: Workload, config: Config, flat) -> None:
         """One parallel task per panel of ``panel`` micro-tiles of the spatial axis.
 
@@ -150,11 +203,7 @@ class Conv1x1(ScheduleRule):
         buffer: in NCHW a large feature map puts every channel's slice of a panel on another
         page, and the micro-kernel would stream from ``ci`` pages at once.
         """
-        data_index = next(
-            i for i, region in enumerate(sch.get(conv).reads)
-            if len(region.region) == 4 and region.source.name not in (sch.get(conv).writes[0].source.name,)
-            and int(region.source.shape[1]) == wl["ci"] and int(region.source.shape[0]) == wl["n"]
-        )
+        data_index = self._data_index(sch, conv, wl)
         # Only the conv reads the panel: an epilogue that adds the conv's own input (``x + conv(x)``)
         # keeps reading it in place, since it is computed after the panel's loop, not inside it.
         panel = sch.cache_read(conv, data_index, "global", consumer_blocks=[conv])

@@ -31,6 +31,9 @@ CASES = {
     "large map, packed panels": (conv(20, 12, 1), [(1, 20, 40, 50)]),
     "two side inputs, packed panels": (injected(12, 30), [(1, 12, 31, 33), (1, 30, 31, 33), (1, 30, 31, 33)]),
     "squeeze-excite gate": (gated(6, 24), [(1, 6, 1, 1), (1, 24, 13, 17)]),
+    "7x7 map, padded": (conv(40, 24, 1), [(1, 40, 7, 7)]),
+    "7x7 map, padded, no epilogue": (conv(16, 24, 1, epilogue="none"), [(1, 16, 7, 7)]),
+    "14x14 map, padded, residual": (conv(24, 24, 1, epilogue="bias_relu6_residual"), [(1, 24, 14, 14), (1, 24, 14, 14)]),
 }
 
 
@@ -77,3 +80,25 @@ def test_workload_counts_full_size_side_inputs(build, shapes, side):
     assert workload["side"] == side
     streams_side_inputs = (rule.default(workload)["tile_co"], rule.default(workload)["nvec"]) == (4, 4)
     assert streams_side_inputs == (side >= 2)
+
+
+def update_predicate(func, config: dict) -> str:
+    """The ``T.where`` guarding the conv's accumulation under ``config``, or ''."""
+    rule, workload = match(RULES, func)
+    sch = s_tir.Schedule(func)
+    rule.apply(sch, workload, rule.check_config(workload, {**rule.default(workload), **config}))
+    block = sch.mod.script().split('T.sblock("conv2d_nchw_update")')[1].split("T.reads")[0]
+    return next((line.strip() for line in block.splitlines() if "T.where" in line), "")
+
+
+@pytest.mark.parametrize("config", [{"vec": 16, "nvec": 1}, {"vec": 16, "nvec": 3}, {"vec": 8, "nvec": 2, "panel": 0}])
+def test_ragged_maps_accumulate_unpredicated(config):
+    """Regression: a 7x7 map (49 = 3 x 16 + 1) ended in a tile guarded per lane, and TVM ran
+    every vector of the micro-kernel as scalars (3.5 GFLOP/s instead of ~100)."""
+    assert update_predicate(prim_func(conv(32, 16, 1), (1, 32, 7, 7)), config) == ""
+
+
+def test_default_vector_is_wide_on_a_ragged_map():
+    """196 = 14 x 14 columns: 16 lanes padded to 208 beat exact 4-lane vectors."""
+    rule, workload = match(RULES, prim_func(conv(32, 16, 1), (1, 32, 14, 14)))
+    assert rule.default(workload)["vec"] == max(rule.space(workload)["vec"])
