@@ -7,6 +7,12 @@ consumer reads the producer's result as its first argument and nowhere else, not
 that result, the producer's other inputs are constants (weights, bias; not a residual branch),
 and ``admit`` accepts the two convs' geometries. ``FuseTIR`` then makes the merged group one
 PrimFunc holding both convs and their epilogues, for a rule that schedules the pair.
+
+On a CPU target both convs' output rows must also be whole vectors of its width
+(``whole_vector_rows``): the merged rules vectorise along rows, and a ragged row (the 56-, 28-,
+14- and 7-column maps of a 224x224 backbone on 16 lanes) runs their bands as scalars, where the
+two kernels apart do not (``conv1x1`` pads its flattened map to whole vectors, and the depthwise
+conv's rows are widened by ``pad_conv_width``).
 """
 
 from __future__ import annotations
@@ -17,18 +23,33 @@ import tvm
 from tvm import relax
 
 from edgeprune.compiler.schedules.conv_analysis import ConvGeometry, analyze_conv
+from edgeprune.compiler.target import hardware_of
 
 Admit = Callable[[ConvGeometry, ConvGeometry], bool]  # (producer conv, consumer conv) -> merge?
 
 
+def whole_vector_rows(lanes: int) -> Admit:
+    """Pairs whose two convs' output rows are whole vectors of ``lanes``."""
+    return lambda producer, consumer: producer.ow % lanes == 0 and consumer.ow % lanes == 0
+
+
+def target_vector_lanes() -> int:
+    """The current CPU target's vector width; 1 outside a CPU target (any row is whole)."""
+    target = tvm.target.Target.current(allow_none=True)
+    return hardware_of(target).vector_lanes if target is not None and target.kind.name == "llvm" else 1
+
+
 def merge_conv_groups(name: str, admit: Admit) -> tvm.transform.Pass:
-    """A module pass, named ``name``, merging the producer/consumer conv group pairs ``admit`` accepts."""
+    """A module pass, named ``name``, merging the producer/consumer conv group pairs ``admit`` accepts
+    whose rows are whole vectors of the current target (``whole_vector_rows``)."""
 
     def transform(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        whole_rows = whole_vector_rows(target_vector_lanes())
+        admitted = lambda producer, consumer: whole_rows(producer, consumer) and admit(producer, consumer)  # noqa: E731
         builder = relax.BlockBuilder(mod)
         for gv, func in list(mod.functions.items()):
             if isinstance(func, relax.Function) and not _is_group(func):
-                builder.update_func(gv, _rewrite_function(builder, mod, func, admit))
+                builder.update_func(gv, _rewrite_function(builder, mod, func, admitted))
         return relax.transform.DeadCodeElimination()(builder.get())
 
     return tvm.transform.module_pass(transform, opt_level=0, name=name)

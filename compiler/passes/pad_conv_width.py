@@ -9,10 +9,10 @@ instead (``ow`` rounded up to a multiple of the vector granule, the extra column
 padding on the right) costs ``ow' / ow`` more arithmetic but no ragged vector; the extra
 columns are cropped in the conv's own kernel, before its epilogue, so nothing else changes.
 
-Only ungrouped NCHW convs that the ``conv2d`` rule schedules take this form, and only while
-the padding stays under ``MAX_WASTE`` of the row (``padded_columns``). 1x1 stride-1 unpadded
-convs are flattened GEMMs (``conv1x1``) whose vectors run across rows: their ragged vector is
-the end of the whole map, which widening the rows does not remove.
+Only ungrouped NCHW convs (the ``conv2d`` rule's) and depthwise ones (``depthwise_conv2d``'s)
+take this form, and only while the padding stays under ``MAX_WASTE`` of the row
+(``padded_columns``). 1x1 stride-1 unpadded convs are flattened GEMMs (``conv1x1``) whose
+vectors run across rows: their ragged vector is the end of the whole map, which that rule pads.
 """
 
 from __future__ import annotations
@@ -48,9 +48,12 @@ legalization for every conv this form does not suit, and outside a CPU target's 
     static = all(isinstance(s, relax.ShapeExpr) and all(isinstance(d, tirx.IntImm) for d in s.values) for s in shapes)
     target = tvm.target.Target.current(allow_none=True)
     if (not static or target is None or target.kind.name != "llvm" or attrs.data_layout != "NCHW"
-            or attrs.kernel_layout != "OIHW" or attrs.out_layout != "NCHW" or int(attrs.groups) != 1):
+            or attrs.kernel_layout != "OIHW" or attrs.out_layout != "NCHW"):
         return tvm_legalization(bb, call)
-    (_, _, _, w), (_, _, kh, kw) = ([int(d) for d in s.values] for s in shapes)
+    (_, ci, _, w), (co, _, kh, kw) = ([int(d) for d in s.values] for s in shapes)
+    groups = int(attrs.groups)
+    if groups != 1 and not groups == ci == co:  # ungrouped or depthwise: the convs a rule vectorises by row
+        return tvm_legalization(bb, call)
     sh, sw = (int(s) for s in attrs.strides)
     dh, dw = (int(d) for d in attrs.dilation)
     pt, pl, pb, pr = (int(p) for p in attrs.padding)
@@ -65,7 +68,8 @@ legalization for every conv this form does not suit, and outside a CPU target's 
     out_dtype = attrs.out_dtype if attrs.out_dtype and str(attrs.out_dtype) != "void" else data.ty.dtype
 
     def conv_cropped(x: te.Tensor, k: te.Tensor) -> te.Tensor:
-        wide = topi.nn.conv2d_nchw(x, k, (sh, sw), (pt, pl, pb, wide_pr), (dh, dw), str(out_dtype))
+        # TVM's own legalization of the conv (``topi.nn.conv``), on a wider right padding
+        wide = topi.nn.conv(x, k, (sh, sw), (pt, pl, pb, wide_pr), (dh, dw), groups, "NCHW", "OIHW", str(out_dtype))
         n, co, oh, _ = wide.shape
         return te.compute((n, co, oh, ow), lambda i, c, y, xx: wide[i, c, y, xx], name=CROP_BLOCK)
 

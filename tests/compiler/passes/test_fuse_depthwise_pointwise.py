@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 from tvm import relax
 
-from tests.compiler.schedules.cases import conv, convs_per_kernel, expand_depthwise, fused_module, separable
+from edgeprune.compiler.target import hardware_of
+from tests.compiler.schedules.cases import (
+    TARGET,
+    conv,
+    convs_per_kernel,
+    expand_depthwise,
+    fused_module,
+    separable,
+)
 
 
 def test_separable_block_with_residual_is_merged():
@@ -57,3 +65,12 @@ def test_merged_where_a_two_row_band_fits_l2(channels, k, dilation, width, merge
 @pytest.mark.parametrize("shape, stride", [((1, 8, 3, 1), 1), ((1, 8, 2, 2), 2)])
 def test_one_column_outputs_are_not_merged(shape, stride):
     assert convs_per_kernel(fused_module(separable(8, 8, 3, stride=stride), shape, merge_convs=True)) == [1, 1]
+
+
+def test_ragged_rows_are_not_merged_on_a_cpu_target():
+    """The merged kernel vectorises along rows: ragged ones would run as scalars."""
+    lanes = hardware_of(TARGET).vector_lanes
+    with TARGET:
+        for width, merged in ((2 * lanes, True), (2 * lanes + 2, False)):
+            mod = fused_module(separable(16, 16, 3), (1, 16, 16, width), merge_convs=True)
+            assert convs_per_kernel(mod) == ([2] if merged else [1, 1]), width

@@ -1,12 +1,14 @@
 """Which expand/depthwise pairs ``FuseExpandDepthwise`` merges into one kernel, and which it
-must leave apart (the expanded map read elsewhere too, a large map of many channels)."""
+must leave apart (the expanded map read elsewhere too, a large map of many channels, rows that
+are no whole vectors of the CPU target)."""
 
 from __future__ import annotations
 
 import pytest
 from tvm import relax
 
-from tests.compiler.schedules.cases import conv, convs_per_kernel, expand_depthwise, fused_module
+from edgeprune.compiler.target import hardware_of
+from tests.compiler.schedules.cases import TARGET, conv, convs_per_kernel, expand_depthwise, fused_module
 
 
 def test_inverted_residual_merges_expand_and_depthwise_only():
@@ -48,3 +50,15 @@ def test_one_column_outputs_are_not_merged(shape, stride):
     failed and the pair fell back to the generic schedule."""
     mod = fused_module(expand_depthwise(8, 16, 3, stride=stride), shape, merge_convs=True)
     assert convs_per_kernel(mod) == [1, 1]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_rows_must_be_whole_vectors_of_the_cpu_target(stride):
+    """Regression: the merged kernel ran ragged rows (the 56-, 28-, 14- and 7-column maps of
+    224x224 backbones) as scalars, 4-5x slower than the two kernels apart (MobileNetV2)."""
+    lanes = hardware_of(TARGET).vector_lanes
+    whole, ragged = 2 * lanes * stride, (2 * lanes + 2) * stride  # input widths: whole or ragged output rows
+    with TARGET:
+        for width, merged in ((whole, True), (ragged, False)):
+            mod = fused_module(expand_depthwise(8, 24, 3, stride=stride), (1, 8, 16, width), merge_convs=True)
+            assert convs_per_kernel(mod) == ([2] if merged else [1, 1]), width

@@ -1,6 +1,6 @@
 """Convs on ragged output rows computed on whole vectors and cropped in their own kernel: the
-numbers of TVM's own legalization, one kernel with the epilogue, scheduled by ``conv2d``; the
-convs it does not suit are left as they were."""
+numbers of TVM's own legalization, one kernel with the epilogue, scheduled by ``conv2d`` or
+``depthwise_conv2d``; the convs it does not suit are left as they were."""
 
 from __future__ import annotations
 
@@ -26,29 +26,32 @@ def widened_and_plain(build, shape):
     return widened, prim_func(build, shape)
 
 
-CASES = {  # builder, input shape, output columns the conv computes
-    "3x3 at 7x7, bias + relu": (conv(16, 24, 3), (1, 16, 7, 7), 8),
-    "3x3 stride 2 to 7 columns": (conv(8, 16, 3, stride=2), (1, 8, 13, 14), 8),
-    "dilated 3x3, hard-swish": (conv(8, 8, 3, dilation=2, epilogue="bias_hswish"), (1, 8, 14, 14), 16),
-    "1x1 stride 2": (conv(8, 8, 1, stride=2), (1, 8, 14, 14), 8),
+CASES = {  # builder, input shape, output columns the conv computes, the rule that schedules it
+    "3x3 at 7x7, bias + relu": (conv(16, 24, 3), (1, 16, 7, 7), 8, "conv2d"),
+    "3x3 stride 2 to 7 columns": (conv(8, 16, 3, stride=2), (1, 8, 13, 14), 8, "conv2d"),
+    "dilated 3x3, hard-swish": (conv(8, 8, 3, dilation=2, epilogue="bias_hswish"), (1, 8, 14, 14), 16, "conv2d"),
+    "1x1 stride 2": (conv(8, 8, 1, stride=2), (1, 8, 14, 14), 8, "conv2d"),
+    "depthwise 3x3 at 7x7": (conv(16, 16, 3, groups=16), (1, 16, 7, 7), 8, "depthwise_conv2d"),
+    "depthwise 5x5 stride 2 to 14 columns": (conv(12, 12, 5, stride=2, groups=12), (1, 12, 28, 28), 16,
+                                             "depthwise_conv2d"),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_widened_conv_is_one_kernel_with_its_epilogue_and_tvms_numbers(case):
-    build, shape, columns = CASES[case]
+    build, shape, columns, rule = CASES[case]
     widened, plain = widened_and_plain(build, shape)
     assert CROP_BLOCK in block_names(widened) and CROP_BLOCK not in block_names(plain)
     assert analyze_conv(widened)[0].ow == columns
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal([int(d) for d in p.shape]).astype("float32") for p in plain.params[:-1]]
     np.testing.assert_allclose(run(widened, inputs), run(plain, inputs), rtol=1e-5, atol=1e-5)
-    check_rule(widened, "conv2d")
+    check_rule(widened, rule)
 
 
 @pytest.mark.parametrize(("build", "shape"), [
     (conv(16, 16, 1), (1, 16, 7, 7)),  # pointwise: a flattened GEMM, its vectors run across rows
-    (conv(16, 16, 3, groups=16), (1, 16, 7, 7)),  # depthwise: its own rules
+    (conv(16, 8, 3, groups=8), (1, 16, 7, 7)),  # grouped: no rule vectorises it by row
     (conv(8, 8, 3), (1, 8, 16, 16)),  # whole vectors already
     (conv(8, 8, 3), (1, 8, 5, 5)),  # three fifths would be padding
 ])
