@@ -1,6 +1,7 @@
 """Graph passes, in the order ``compiler.build`` runs them.
 
-``graph_passes``: fold constants (the frontends leave ``reshape(const)`` around biases), fold
+``graph_passes``: fold constants (the frontends leave ``reshape(const)`` around biases), rewrite
+transposed convs as sub-pixel convs and a shuffle (``subpixel_conv_transpose``), fold
 BatchNorm into convs (``fold_batchnorm``), decompose the BatchNorms that follow no conv into
 scale/shift ops, fold again. ``FuseEpilogue`` then lowers to TIR and fuses each conv with its
 epilogue (``fuse_epilogue``).
@@ -13,12 +14,14 @@ from tvm import relax
 
 from edgeprune.compiler.passes.fold_batchnorm import FoldBatchNorm
 from edgeprune.compiler.passes.fuse_epilogue import FuseEpilogue
+from edgeprune.compiler.passes.subpixel_conv_transpose import SubpixelConvTranspose
 
 
 def graph_passes() -> tvm.transform.Pass:
     return tvm.transform.Sequential(
         [
             relax.transform.FoldConstant(),
+            SubpixelConvTranspose,
             FoldBatchNorm,
             relax.transform.DecomposeOpsForInference(),
             relax.transform.FoldConstant(),
@@ -28,4 +31,4 @@ def graph_passes() -> tvm.transform.Pass:
     )
 
 
-__all__ = ["FoldBatchNorm", "FuseEpilogue", "graph_passes"]
+__all__ = ["FoldBatchNorm", "FuseEpilogue", "SubpixelConvTranspose", "graph_passes"]
