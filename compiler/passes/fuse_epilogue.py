@@ -10,7 +10,8 @@ PrimFunc; the schedules inline them into the conv's output tile.
 
 Bilinear resizes are legalized in two 1-D passes (``separable_resize``) instead of TOPI's
 four-gather form; where a resized map feeds a conv's epilogue, the height pass joins that
-epilogue. Softmax is legalized with a vectorisable exponential (``vector_softmax``). Convs whose
+epilogue. Softmax and sigmoid are legalized with a vectorisable exponential (``vector_softmax``,
+``vector_sigmoid``). Convs whose
 output rows would end in a ragged vector compute rows widened to whole vectors and crop them
 in their kernel (``pad_conv_width``; CPU targets only). With ``merge_convs``, an inverted residual's expand
 group and the depthwise group reading it become one PrimFunc (``fuse_expand_depthwise``), and
@@ -27,6 +28,7 @@ from edgeprune.compiler.passes.fuse_depthwise_pointwise import FuseDepthwisePoin
 from edgeprune.compiler.passes.fuse_expand_depthwise import FuseExpandDepthwise
 from edgeprune.compiler.passes.pad_conv_width import padded_conv2d
 from edgeprune.compiler.passes.separable_resize import separable_resize
+from edgeprune.compiler.passes.vector_sigmoid import vector_sigmoid
 from edgeprune.compiler.passes.vector_softmax import vector_softmax
 
 
@@ -35,6 +37,7 @@ def FuseEpilogue(merge_convs: bool = False) -> tvm.transform.Pass:  # noqa: N802
         [
             relax.transform.LegalizeOps(
                 customize_legalize_map={"relax.image.resize2d": separable_resize, "relax.nn.softmax": vector_softmax,
+                                        "relax.sigmoid": vector_sigmoid,
                                         "relax.nn.conv2d": padded_conv2d}
             ),
             relax.transform.AnnotateTIROpPattern(),
