@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from benchmarks.zoo_designs import decoders, encoders
+from benchmarks.zoo_designs import decoders, encoders, more_decoders, more_encoders
 
 
 @dataclass(frozen=True)
@@ -40,5 +40,23 @@ _NETS = (
            "torchvision lraspp_mobilenet_v3_large"),
     ZooNet("pspnet-mobilenetv2", decoders.pspnet_mobilenetv2, (256, 256), "segmentation", "smp PSPNet (1/8 features)"),
     ZooNet("linknet-resnet18", decoders.linknet_resnet18, (256, 256), "segmentation", "smp Linknet (transposed convs)"),
+    ZooNet("regnetx-400mf", more_encoders.regnetx_400mf, (224, 224), "classification", "torchvision regnet_x_400mf"),
+    ZooNet("ghostnet", more_encoders.ghostnet, (224, 224), "classification", "timm ghostnet_100 (no SE)"),
+    ZooNet("squeezenet", more_encoders.squeezenet, (224, 224), "classification", "torchvision squeezenet1_1"),
+    ZooNet("convnext-atto", more_encoders.convnext_atto, (224, 224), "classification", "timm convnext_atto"),
+    ZooNet("segformer-b0", more_decoders.segformer_b0, (256, 256), "segmentation", "SegFormer-B0 (MiT-B0, MLP head)"),
+    ZooNet("fast-scnn", more_decoders.fast_scnn, (256, 256), "segmentation", "Fast-SCNN"),
+    ZooNet("fpn-regnetx", more_decoders.fpn_regnetx, (256, 256), "segmentation", "smp FPN, regnetx_004"),
+    ZooNet("unet-convnext", more_decoders.unet_convnext, (256, 256), "segmentation", "smp Unet, convnext_atto"),
+    ZooNet("fpn-cat-convnext", more_decoders.fpn_cat_convnext, (256, 256), "segmentation", "smp FPN (merge cat), convnext_atto"),
+    ZooNet("unet-efficientnet-b0", more_decoders.unet_efficientnet_b0, (256, 256), "segmentation", "smp Unet, efficientnet-b0"),
+    ZooNet("deeplabv3plus-efficientnet-b0", more_decoders.deeplabv3plus_efficientnet_b0, (256, 256), "segmentation",
+           "smp DeepLabV3Plus, efficientnet-b0 (OS 32)"),
+    ZooNet("fpn-ghostnet", more_decoders.fpn_ghostnet, (256, 256), "segmentation", "smp FPN, ghostnet"),
+    ZooNet("unet-regnetx", more_decoders.unet_regnetx, (256, 256), "segmentation", "smp Unet, regnetx_004"),
+    ZooNet("linknet-mobilenetv2", more_decoders.linknet_mobilenetv2, (256, 256), "segmentation", "smp Linknet, mobilenet_v2"),
+    ZooNet("pspnet-resnet18", more_decoders.pspnet_resnet18, (256, 256), "segmentation", "smp PSPNet, resnet18"),
+    ZooNet("segformer-head-mobilenetv3", more_decoders.segformer_head_mobilenetv3, (256, 256), "segmentation",
+           "SegFormer's MLP head on mobilenet_v3_large"),
 )
 ZOO: dict[str, ZooNet] = {net.name: net for net in _NETS}

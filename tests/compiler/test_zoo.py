@@ -15,8 +15,8 @@ from edgeprune.compiler.artifact import load_artifact
 
 # One of each family of op patterns: an FPN's nearest upsamplings added and bilinear ones
 # concatenated over hard-swish/SE encoders, LR-ASPP's pooled sigmoid gate, ShuffleNet's split and
-# shuffle. (Linknet's transposed convs still fall back to the generic schedule: benchmarks/zoo.py.)
-NETS = ("fpn-cat-mobilenetv3", "lraspp-mobilenetv3", "shufflenetv2")
+# shuffle, Linknet's transposed convs, EfficientNet's SiLU and sigmoid-gated squeeze-excite.
+NETS = ("fpn-cat-mobilenetv3", "lraspp-mobilenetv3", "shufflenetv2", "linknet-resnet18", "efficientnet-b0")
 
 
 @pytest.mark.parametrize("name", NETS)
