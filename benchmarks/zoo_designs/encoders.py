@@ -83,7 +83,21 @@ class BasicBlock(nn.Module):
         return F.relu(self.body(x) + self.down(x))
 
 
-class ResNet18(nn.Module):
+class StagedEncoder(nn.Module):
+    """A stem, then stages whose outputs are the features at strides 4-32."""
+
+    stem: nn.Module
+    stages: nn.ModuleList
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x, out = self.stem(x), []
+        for stage in self.stages:
+            x = stage(x)
+            out.append(x)
+        return out
+
+
+class ResNet18(StagedEncoder):
     """torchvision's resnet18: 7x7 stem, max pool, basic blocks."""
 
     channels = (64, 128, 256, 512)
@@ -96,13 +110,6 @@ class ResNet18(nn.Module):
             stages.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
             cin = cout
         self.stages = nn.ModuleList(stages)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x, out = self.stem(x), []
-        for stage in self.stages:
-            x = stage(x)
-            out.append(x)
-        return out
 
 
 class EfficientNetB0(TappedSequence):

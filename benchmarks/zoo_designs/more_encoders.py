@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmarks.zoo_designs.blocks import calibrated, conv_bn_act
-from benchmarks.zoo_designs.encoders import Classifier
+from benchmarks.zoo_designs.encoders import Classifier, StagedEncoder
 
 
 class RegNetBlock(nn.Module):
@@ -24,20 +24,6 @@ class RegNetBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.body(x) + self.down(x))
-
-
-class StagedEncoder(nn.Module):
-    """A stem, then stages whose outputs are the features at strides 4-32."""
-
-    stem: nn.Module
-    stages: nn.ModuleList
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x, out = self.stem(x), []
-        for stage in self.stages:
-            x = stage(x)
-            out.append(x)
-        return out
 
 
 class RegNetX400MF(StagedEncoder):

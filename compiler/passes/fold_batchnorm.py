@@ -15,6 +15,8 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple_get_item, rewrite_call, wildcard
 
+from edgeprune.compiler.passes.structure import rewrite_relax_functions
+
 
 def _const(expr: relax.Expr) -> np.ndarray:
     return expr.value.numpy()
@@ -67,11 +69,4 @@ def _rewrite(func: relax.Function) -> relax.Function:
 @tvm.transform.module_pass(opt_level=0, name="FoldBatchNorm")
 def FoldBatchNorm(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:  # noqa: N802 - pass naming
     """Fold every foldable ``conv2d [+ bias] -> batch_norm`` pair of the module's Relax functions."""
-    updates = {
-        gv: _rewrite(func)
-        for gv, func in mod.functions.items()
-        if isinstance(func, relax.Function)
-    }
-    for gv, func in updates.items():
-        mod[gv] = func
-    return relax.transform.DeadCodeElimination()(mod)
+    return relax.transform.DeadCodeElimination()(rewrite_relax_functions(mod, _rewrite))

@@ -8,6 +8,14 @@ from tvm import relax, s_tir
 from edgeprune.compiler.schedules.conv_analysis import CONV_ANCHORS
 
 
+def rewrite_relax_functions(mod: tvm.IRModule, rewrite) -> tvm.IRModule:
+    """``mod`` with every Relax function replaced by ``rewrite(function)``."""
+    updates = {gv: rewrite(func) for gv, func in mod.functions.items() if isinstance(func, relax.Function)}
+    for gv, func in updates.items():
+        mod[gv] = func
+    return mod
+
+
 def relax_ops(mod: tvm.IRModule) -> set[str]:
     """Names of the Relax operators called by the module's Relax functions."""
     names: set[str] = set()

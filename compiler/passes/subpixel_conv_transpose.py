@@ -28,6 +28,8 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
+from edgeprune.compiler.passes.structure import rewrite_relax_functions
+
 
 def subpixel_weight(weight: np.ndarray, strides: tuple[int, int]) -> np.ndarray:
     """The ordinary conv's OIHW weight: output channel ``(c, ry, rx)`` holds phase ``(ry, rx)``'s
@@ -92,7 +94,4 @@ def _rewrite(func: relax.Function) -> relax.Function:
 @tvm.transform.module_pass(opt_level=0, name="SubpixelConvTranspose")
 def SubpixelConvTranspose(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:  # noqa: N802
     """Rewrite every rewritable ``conv2d_transpose`` of the module's Relax functions."""
-    updates = {gv: _rewrite(func) for gv, func in mod.functions.items() if isinstance(func, relax.Function)}
-    for gv, func in updates.items():
-        mod[gv] = func
-    return mod
+    return rewrite_relax_functions(mod, _rewrite)
