@@ -19,7 +19,7 @@ from typing import Any
 
 import tvm
 import tvm_ffi
-from tvm import s_tir
+from tvm import s_tir, sym
 
 from edgeprune.compiler.target import Hardware
 
@@ -192,12 +192,14 @@ def is_output(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:
     return any(sch.get(b).same_as(sch.get(block)) for b in sch.get_output_blocks(sch.get_sblock("root")))
 
 
-def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV | None:
+def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV,
+                    under_anchor: bool = True) -> s_tir.schedule.SBlockRV | None:
     """Inline every elementwise block after ``anchor`` into the last one; return that block.
 
     ``None`` when the anchor writes the output itself. Raises ``NotApplicable`` when the
     consumers do not reduce to a single output block (then the caller cannot tile them with
-    the anchor).
+    the anchor), or, for a caller that moves that block under the anchor's loops
+    (``under_anchor``), when it has points that read none of the anchor's results.
     """
     anchor_name = sch.get(anchor).name_hint
     while True:
@@ -209,7 +211,30 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> s_t
     rest = _downstream(sch, anchor)
     if len(rest) != 1 or not is_output(sch, rest[0]):
         raise NotApplicable(f"epilogue of {anchor_name} does not reduce to one output block")
+    if under_anchor and _reads_past(sch, rest[0], sch.get(anchor).writes[0].source):
+        raise NotApplicable(f"epilogue of {anchor_name} writes points that read none of its results (a pad)")
     return rest[0]
+
+
+def _reads_past(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, buffer: tvm.tirx.Buffer) -> bool:
+    """Whether ``block`` reads ``buffer`` outside its shape over the block's domain.
+
+    A pad inlined into an epilogue (BlazeFace's channel padding after a pool) guards its reads
+    with ``if_then_else``: the output block then spans more points than the anchor computes,
+    and moving it under the anchor's loops would leave those points unwritten.
+    """
+    stmt = sch.get(block)
+    analyzer = sym.Analyzer()
+    for iv in stmt.iter_vars:
+        analyzer.bind(iv.var, iv.dom)
+    for region in stmt.reads:
+        if not region.source.same_as(buffer):
+            continue
+        for r, extent in zip(region.region, buffer.shape):
+            if analyzer.const_int_bound(r.min).min_value < 0 or \
+                    analyzer.const_int_bound(r.min + r.extent - 1).max_value >= int(extent):
+                return True
+    return False
 
 
 def try_inline(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> bool:

@@ -63,7 +63,8 @@ def resize_workload(func, op: str, separable: bool) -> Workload | None:  # noqa:
 
 def output_block(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV) -> s_tir.schedule.SBlockRV:
     """The block that writes the function's output once the epilogue is folded into it."""
-    out = inline_epilogue(sch, block)
+    # the resize is inlined into that block, which then computes every point itself (a concat's too)
+    out = inline_epilogue(sch, block, under_anchor=False)
     if out is None:
         return block
     sch.compute_inline(block)
