@@ -77,13 +77,14 @@ IMAGES = int_in(1, 10_000_000)
 
 
 def input_shape(text: str) -> tuple[int, ...]:
-    """``1,3,H,W``: four positive integers."""
+    """``1,3,H,W`` (``1,H,W,3`` for a TFLite file): four positive integers."""
     try:
         dims = tuple(int(p) for p in text.replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N,C,H,W, got {text!r}") from None
-    if len(dims) != 4 or min(dims) <= 0 or max(dims[2:]) > MAX_SIDE or max(dims[:2]) > 65536:
-        raise argparse.ArgumentTypeError(f"expected four positive integers N,C,H,W (H, W at most {MAX_SIDE}), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected N,C,H,W (TFLite: N,H,W,C), got {text!r}") from None
+    if len(dims) != 4 or min(dims) <= 0 or max(dims) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"expected four positive integers N,C,H,W (TFLite: N,H,W,C), each at most "
+                                         f"{MAX_SIDE}, got {text!r}")
     return dims
 
 

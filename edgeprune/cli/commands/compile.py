@@ -10,11 +10,12 @@ from edgeprune.cli.commands.args import input_shape, sparse_fraction
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("compile", help="compile a checkpoint or ONNX model with TVM")
-    parser.add_argument("src", type=Path, help="checkpoint directory or ONNX file")
+    parser = subparsers.add_parser("compile", help="compile a checkpoint, ONNX or TFLite model with TVM")
+    parser.add_argument("src", type=Path, help="checkpoint directory, ONNX or TFLite file")
     parser.add_argument("--target", default="host", help="compilation target, see 'edgeprune targets' (default: host)")
     parser.add_argument("--targets-file", type=Path, help="TOML or JSON file of extra targets (also: $EDGEPRUNE_TARGETS)")
-    parser.add_argument("--input-shape", type=input_shape, help="static input shape N,C,H,W (default: the source's)")
+    parser.add_argument("--input-shape", type=input_shape,
+                        help="static input shape N,C,H,W; N,H,W,C for TFLite (default: the source's)")
     parser.add_argument("--tuning-log", type=Path,
                         help="tuning log from 'edgeprune tune': each workload's best record is used, defaults elsewhere")
     parser.add_argument("--device", help="use only tuning records measured on this device (local or rpc://HOST:PORT/KEY)")
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     rules: dict[str, int] = {}
     for record in meta.schedules:
         rules[record["rule"]] = rules.get(record["rule"], 0) + 1
-    shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in meta.inputs)
+    shapes = ", ".join(f"{t.name} {list(t.shape)}{f' {t.layout}' if t.layout else ''}" for t in meta.inputs)
     per_rule = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
     tuned = sum(1 for record in meta.schedules if record["tuned"])
     tuned_note = f"; {tuned} tuned from {args.tuning_log}" if args.tuning_log is not None else ""

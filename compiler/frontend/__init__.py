@@ -1,0 +1,41 @@
+"""Import a model into a Relax IRModule with static shapes and its weights as constants.
+
+Three sources, one module each: a checkpoint directory (``checkpoint``: ``torch.export`` and
+TVM's exported-program frontend), an ONNX file (``onnx_file``: onnxsim, then TVM's ONNX
+frontend) and a TFLite file (``tflite_file``: TVM's TFLite frontend with edgeprune's operators,
+``tflite_ops``, then NHWC to NCHW). All give modules in NCHW with the source's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.frontend.model import ImportedModel, TensorSpec, check_shape
+
+
+def import_model(src: str | Path, input_shape: Sequence[int] | None = None) -> ImportedModel:
+    """Import a checkpoint directory, an ONNX or a TFLite file; ``input_shape`` (in the
+    source's layout: NCHW, NHWC for TFLite) overrides the stored one."""
+    path = Path(src)
+    if path.is_dir():
+        from edgeprune.compiler.frontend.checkpoint import import_checkpoint
+
+        return import_checkpoint(path, check_shape(input_shape, path) if input_shape is not None else None)
+    if path.is_file():
+        from edgeprune.compiler.frontend.tflite_file import import_tflite, is_tflite
+
+        try:
+            tflite = is_tflite(path)
+        except OSError as exc:
+            raise EdgepruneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        if tflite:
+            return import_tflite(path, check_shape(input_shape, path, "NHWC") if input_shape is not None else None)
+        from edgeprune.compiler.frontend.onnx_file import import_onnx
+
+        return import_onnx(path, check_shape(input_shape, path) if input_shape is not None else None)
+    raise EdgepruneError(f"{path}: no such file or checkpoint directory")
+
+
+__all__ = ["ImportedModel", "TensorSpec", "import_model"]
