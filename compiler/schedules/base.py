@@ -211,12 +211,12 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV,
     rest = _downstream(sch, anchor)
     if len(rest) != 1 or not is_output(sch, rest[0]):
         raise NotApplicable(f"epilogue of {anchor_name} does not reduce to one output block")
-    if under_anchor and _reads_past(sch, rest[0], sch.get(anchor).writes[0].source):
+    if under_anchor and reads_past(sch, rest[0], sch.get(anchor).writes[0].source):
         raise NotApplicable(f"epilogue of {anchor_name} writes points that read none of its results (a pad)")
     return rest[0]
 
 
-def _reads_past(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, buffer: tvm.tirx.Buffer) -> bool:
+def reads_past(sch: s_tir.Schedule, block: s_tir.schedule.SBlockRV, buffer: tvm.tirx.Buffer) -> bool:
     """Whether ``block`` reads ``buffer`` outside its shape over the block's domain.
 
     A pad inlined into an epilogue (BlazeFace's channel padding after a pool) guards its reads

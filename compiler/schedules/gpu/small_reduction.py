@@ -10,7 +10,9 @@ epilogue to the reduction's init as well as its update (bias added twice, ReLU o
 sum; ``edgeprune check`` reports it as a mismatch).
 
 Producers (padding) are inlined into the reduction, and the elementwise epilogue chain into
-its last block, which runs per thread after the reduction (``reverse_compute_at``).
+its last block, which runs per thread after the reduction (``reverse_compute_at``). An epilogue
+with points that read no reduced value (a pad after a pool, BlazeFace's) is left to the next rule:
+those points would get no thread.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import get_root_block, get_sblock_info
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
+
+from edgeprune.compiler.schedules.base import reads_past
 
 MAX_REDUCE = 64  # products per output: 5x5 depth-wise (25), 7x7 (49), 2x2..8x8 pools
 
@@ -56,6 +60,8 @@ class SmallReduction(ScheduleRule):
             for block in epilogue[:-1]:
                 sch.compute_inline(block)
         except s_tir.ScheduleError:
+            return None
+        if epilogue and reads_past(sch, epilogue[-1], sch.get(reduction).writes[0].source):
             return None
         max_threads = int(target.attrs.get("max_threads_per_block", 256))
         loops = sch.get_loops(reduction)

@@ -17,6 +17,7 @@ from edgeprune.compiler import load_artifact
 from edgeprune.compiler.frontend import import_model
 from edgeprune.compiler.frontend.tflite_file import SUFFIX
 from edgeprune.device.compare import litert_engine
+from edgeprune.device.opencl_check import check_artifact
 from tests.compiler.frontend.tflite_files import transpose_conv_bias, write_model
 
 # the issue's bounds: output within 1e-4 of LiteRT's scale, the segmenter's mask on 99.9% of pixels
@@ -120,3 +121,11 @@ def test_a_dynamic_file_compiles_at_a_given_shape(tmp_path):
     imported = import_model(_edited(tmp_path, _dynamic), (1, 5, 3, 2))
     assert imported.outputs[0].shape == (1, 10, 6, 3)
     assert SUFFIX == ".tflite"
+
+
+def test_face_detector_for_adreno660_passes_the_opencl_check(tmp_path):
+    """Every GPU kernel of the BlazeFace build against the CPU build on this machine's OpenCL
+    device: its pooled maps padded with channels run on a rule that writes the padded ones."""
+    artifact = compiler.compile(tflite_model("face_detection"), target="adreno660", out=tmp_path / "gpu")
+    report = check_artifact(artifact)
+    assert report.ok, [r.to_json() for r in report.results if r.status != "ok"]
