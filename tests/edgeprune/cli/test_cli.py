@@ -119,7 +119,7 @@ def test_more_local_threads_than_cores_is_one_error(cli, tmp_path):
     (["train", "--model", "m", "--lr", "nan", "--out", "o"], "--lr: expected a number above 0"),
     (["prune", "--target-gmacs", "inf", "--out", "o"], "--target-gmacs: expected a number above 0"),
     (["report", "--out", "r.html", "--images", "-1"], "--images: expected an integer from 0 to 64"),
-    (["compile", "M", "--input-shape", "1,3,100000,8"], "H, W at most 16384"),
+    (["compile", "M", "--input-shape", "1,3,100000,8"], "each at most 16384"),
 ])
 def test_every_numeric_option_is_bounded(cli, argv, message):
     result = cli(*argv)
