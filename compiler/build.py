@@ -1,4 +1,4 @@
-"""From a checkpoint directory or ONNX file to an artifact directory.
+"""From a checkpoint directory, ONNX or TFLite file to an artifact directory.
 
 import (``frontend``) -> graph passes: BN folding (``passes``) -> LegalizeOps + FuseOps/FuseTIR
 -> one schedule per PrimFunc (``schedules``) -> Relax lowering (dataflow to VM code, memory
@@ -92,7 +92,7 @@ def compile(  # noqa: A001 - the verb users know
     sparse: float | None = None,
     rules: Sequence[Rule] | None = None,
 ) -> Path:
-    """Compile a checkpoint directory or ONNX file into the artifact directory ``out``.
+    """Compile a checkpoint directory, ONNX or TFLite file into the artifact directory ``out``.
 
     ``tuning_configs`` maps workload keys to schedule configs (from a tuner); workloads not in
     it get their rule's default. ``input_shape`` overrides the source's static input shape.

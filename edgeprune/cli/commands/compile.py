@@ -1,4 +1,4 @@
-"""``edgeprune compile``: a checkpoint directory or ONNX file -> a compiled artifact directory."""
+"""``edgeprune compile``: a checkpoint directory, ONNX or TFLite file -> a compiled artifact directory."""
 
 from __future__ import annotations
 

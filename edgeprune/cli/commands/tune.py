@@ -16,7 +16,7 @@ from edgeprune.cli.commands.args import SEED, THREADS, float_in, input_shape, in
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tune", help="auto-tune the schedules of a model on a device")
-    parser.add_argument("src", type=Path, help="checkpoint directory or ONNX file")
+    parser.add_argument("src", type=Path, help="checkpoint directory, ONNX or TFLite file")
     parser.add_argument("--target", default="host", help="compilation target (default: host)")
     parser.add_argument("--targets-file", type=Path, help="TOML or JSON file of extra targets (also: $EDGEPRUNE_TARGETS)")
     parser.add_argument("--device", default="local", help="where to measure: local or rpc://HOST:PORT/KEY (default: local)")
