@@ -5,7 +5,8 @@ TOPI's sigmoid is ``1 / (1 + exp(-x))`` with ``exp`` as LLVM's intrinsic, which 
 and most detectors' activation) sits in the epilogue of nearly every conv of such a net, so the
 scalar calls dominated those kernels. Here the exponential is ``vector_softmax.exp_nonpositive``
 of ``-|x|`` (in (0, 1], never overflowing): ``sigmoid(x) = 1 / (1 + e^-|x|)`` for ``x >= 0`` and
-``e^-|x| / (1 + e^-|x|)`` below, a select that vectorises. Only float32 takes this form.
+``e^-|x| / (1 + e^-|x|)`` below, a select that vectorises; a NaN stays NaN, as in TOPI's (the
+exponential's clamp would map it to a number). Only float32 takes this form.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def sigmoid(x: tirx.PrimExpr) -> tirx.PrimExpr:
     """``1 / (1 + e^-x)`` for float32 ``x`` as vectorisable arithmetic."""
     zero, one = tirx.const(0.0, "float32"), tirx.const(1.0, "float32")
     t = exp_nonpositive(-te.abs(x))
-    return tirx.Select(x >= zero, one, t) / (one + t)
+    return tirx.Select(tirx.isnan(x), x, tirx.Select(x >= zero, one, t) / (one + t))
 
 
 def vector_sigmoid(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:

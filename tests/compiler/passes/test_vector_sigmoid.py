@@ -56,6 +56,13 @@ def sigmoid_assembly(fn) -> str:
     return tvm.compile(sch.mod, TARGET).mod.inspect_source("asm")
 
 
+def test_nan_stays_nan_and_infinities_saturate():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0] * 4, dtype="float32")
+    got = run(legalized(sigmoid_module(x.shape), ours=True), x).reshape(4, 4)
+    assert np.isnan(got[:, 0]).all() and (got[:, 1] == 1.0).all() and (got[:, 3] == 0.5).all()
+    assert (0.0 <= got[:, 2]).all() and (got[:, 2] <= 2 * SMALLEST_NORMAL).all()  # the exponential's clamp
+
+
 def test_sigmoid_vectorises_where_topis_calls_expf_per_lane():
     assert "expf" in sigmoid_assembly(te.sigmoid)
     assert "expf" not in sigmoid_assembly(sigmoid)
