@@ -89,6 +89,12 @@ def _unknown_custom_op(model):
     model.operatorCodes[0].customCode = b"MaxUnpooling2D"
 
 
+def _sparse_weights(model):
+    sparsity = schema.SparsityParametersT()
+    sparsity.traversalOrder = [0, 1, 2, 3]
+    model.subgraphs[0].tensors[1].sparsity = sparsity
+
+
 def _dynamic(model):
     model.subgraphs[0].tensors[0].shapeSignature = [1, -1, -1, 2]
 
@@ -102,6 +108,7 @@ BAD_FILES = {
     "unknown custom op": (lambda tmp: _edited(tmp, _unknown_custom_op),
                           r"custom operator 'MaxUnpooling2D' \(node 'output'\) is not supported"),
     "dynamic shape": (lambda tmp: _edited(tmp, _dynamic), r"dynamic shape \[1, '\?', '\?', 2\]"),
+    "sparse weights": (lambda tmp: _edited(tmp, _sparse_weights), "tensor 'weights' is stored in TFLite's sparse format"),
 }
 
 
