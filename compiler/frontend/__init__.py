@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeprune.base.errors import EdgepruneError
+from edgeprune.compiler.frontend.checkpoint import import_checkpoint
 from edgeprune.compiler.frontend.model import ImportedModel, TensorSpec, check_shape
+from edgeprune.compiler.frontend.onnx_file import import_onnx
+from edgeprune.compiler.frontend.tflite_file import import_tflite, is_tflite
 
 
 def import_model(src: str | Path, input_shape: Sequence[int] | None = None) -> ImportedModel:
@@ -20,20 +23,14 @@ def import_model(src: str | Path, input_shape: Sequence[int] | None = None) -> I
     source's layout: NCHW, NHWC for TFLite) overrides the stored one."""
     path = Path(src)
     if path.is_dir():
-        from edgeprune.compiler.frontend.checkpoint import import_checkpoint
-
         return import_checkpoint(path, check_shape(input_shape, path) if input_shape is not None else None)
     if path.is_file():
-        from edgeprune.compiler.frontend.tflite_file import import_tflite, is_tflite
-
         try:
             tflite = is_tflite(path)
         except OSError as exc:
             raise EdgepruneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         if tflite:
             return import_tflite(path, check_shape(input_shape, path, "NHWC") if input_shape is not None else None)
-        from edgeprune.compiler.frontend.onnx_file import import_onnx
-
         return import_onnx(path, check_shape(input_shape, path) if input_shape is not None else None)
     raise EdgepruneError(f"{path}: no such file or checkpoint directory")
 

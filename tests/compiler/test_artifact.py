@@ -22,8 +22,8 @@ def test_artifact_files_and_meta(user_artifact, user_checkpoint):
     meta = json.loads((user_artifact / META_FILE).read_text())
     assert meta["format"] == FORMAT and meta["format_version"] == 1
     assert meta["device"] == "host" and meta["target"]["kind"] == "llvm" and meta["target"]["mcpu"]
-    assert meta["inputs"] == [{"name": "input", "shape": [1, 3, 45, 61], "dtype": "float32"}]
-    assert meta["outputs"] == [{"name": "logits", "shape": [1, 5, 12, 16], "dtype": "float32"}]
+    assert meta["inputs"] == [{"name": "input", "shape": [1, 3, 45, 61], "dtype": "float32", "layout": "NCHW"}]
+    assert meta["outputs"] == [{"name": "logits", "shape": [1, 5, 12, 16], "dtype": "float32", "layout": "NCHW"}]
     assert meta["source_kind"] == "checkpoint" and len(meta["source_sha256"]) == 64
     assert meta["tvm_version"] == tvm.__version__ and meta["edgeprune_version"]
     assert meta["tuned"] is False
