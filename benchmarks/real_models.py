@@ -24,6 +24,8 @@ TFLITE_MODELS = {
                        "BlazePalm detector with PReLU and an FPN"),
     "hand_landmark": ("mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
                       "hand landmark regressor (21 points)"),
+    "pose_detection": ("mediapipe/modules/pose_detection/pose_detection.tflite",
+                       "BlazePose detector, float16 weights in TFLite's sparse format"),
 }
 # photographs with people (for the segmenter) and without, as scikit-image ships them
 IMAGES = ("astronaut.png", "camera.png", "coffee.png", "chelsea.png")

@@ -38,7 +38,6 @@ def import_tflite(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
     subgraph = model.Subgraphs(0)
     _check_operators(model, subgraph, path)
     _check_float(subgraph, path)
-    _check_dense(subgraph, path)
     if subgraph.InputsLength() != 1:
         raise EdgepruneError(f"{path}: expected one input tensor, found {subgraph.InputsLength()}")
     tensor = subgraph.Tensors(subgraph.Inputs(0))
@@ -139,11 +138,3 @@ def _check_float(subgraph, path: Path) -> None:  # noqa: ANN001
             raise EdgepruneError(f"{path}: a quantized model ({_type_name(tensor.Type())} tensor {_name(tensor)!r}); "
                                  "edgeprune compiles float models only")
 
-
-def _check_dense(subgraph, path: Path) -> None:  # noqa: ANN001
-    """Refuse weights stored in TFLite's sparse format, which TVM's frontend reads as dense bytes."""
-    for index in range(subgraph.TensorsLength()):
-        tensor = subgraph.Tensors(index)
-        if tensor.Sparsity() is not None:
-            raise EdgepruneError(f"{path}: tensor {_name(tensor)!r} is stored in TFLite's sparse format, which "
-                                 "edgeprune does not read; convert the model without sparsification")

@@ -1,9 +1,10 @@
 """TFLite operators TVM 0.27's frontend lacks or converts poorly, registered in one place.
 
 ``CUSTOM_OPS`` maps a custom operator's code (the string a TFLite file names it by) to its
-converter; ``TFLiteConverter`` is TVM's operator converter with those ops added and PReLU
-converted per channel. A converter takes the ``TFLiteConverter`` and the flatbuffer operator
-and returns the Relax expression of its (single) output, in the file's NHWC layout.
+converter, which takes the ``TFLiteConverter`` and the flatbuffer operator and returns the
+Relax expression of its (single) output, in the file's NHWC layout. ``TFLiteConverter`` is
+TVM's operator converter with those ops added, PReLU converted per channel, and densified
+(sparse-format) weights read where a DEQUANTIZE takes them.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ class TFLiteConverter(tflite_frontend.OperatorConverter):
         if code in CUSTOM_OPS:
             return code
         return super().get_op_code_str(op)
+
+    def get_tensor_value(self, tensor_wrapper, is_sparse: bool = False):  # noqa: ANN001, ANN201 - TVM's types
+        """A constant's value. MediaPipe's pose and full-range face detectors keep float16 weights
+        in TFLite's sparse format, densified by a DENSIFY op that a DEQUANTIZE reads: TVM's
+        converter keeps the DENSIFY result aside ("prefetched"), but its DEQUANTIZE read the
+        (empty) buffer of that tensor instead."""
+        if self.is_prefetched(tensor_wrapper.tensor_idx):
+            return self.get_prefetched_node(tensor_wrapper.tensor_idx)
+        return super().get_tensor_value(tensor_wrapper, is_sparse)
 
     def convert_prelu(self, op) -> relax.Expr:  # noqa: ANN001
         """PReLU with one slope per channel (BlazeFace, BlazePalm) as ``nn.prelu`` on the channel

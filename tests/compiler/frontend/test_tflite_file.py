@@ -55,6 +55,15 @@ def test_face_detector_matches_litert(tmp_path):
         assert np.abs(got - expected).max() <= MAX_RELATIVE_ERROR * np.abs(expected).max()
 
 
+def test_pose_detector_with_sparse_format_weights_matches_litert(tmp_path):
+    """Its float16 weights are stored sparse and densified by DENSIFY ops before DEQUANTIZE."""
+    path = tflite_model("pose_detection")
+    artifact = load_artifact(compiler.compile(path, out=tmp_path / "pose"))
+    x = image("astronaut.png", 224, 224)
+    for got, expected in zip(artifact(x), litert_engine(path, threads=1)(x), strict=True):
+        assert np.abs(got - expected).max() <= MAX_RELATIVE_ERROR * np.abs(expected).max()
+
+
 def test_run_takes_the_files_layout(selfie_artifact, tmp_path, cli):
     np.save(tmp_path / "x.npy", image("astronaut.png", 256, 256))
     result = cli("run", str(selfie_artifact.path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
@@ -89,12 +98,6 @@ def _unknown_custom_op(model):
     model.operatorCodes[0].customCode = b"MaxUnpooling2D"
 
 
-def _sparse_weights(model):
-    sparsity = schema.SparsityParametersT()
-    sparsity.traversalOrder = [0, 1, 2, 3]
-    model.subgraphs[0].tensors[1].sparsity = sparsity
-
-
 def _dynamic(model):
     model.subgraphs[0].tensors[0].shapeSignature = [1, -1, -1, 2]
 
@@ -108,7 +111,6 @@ BAD_FILES = {
     "unknown custom op": (lambda tmp: _edited(tmp, _unknown_custom_op),
                           r"custom operator 'MaxUnpooling2D' \(node 'output'\) is not supported"),
     "dynamic shape": (lambda tmp: _edited(tmp, _dynamic), r"dynamic shape \[1, '\?', '\?', 2\]"),
-    "sparse weights": (lambda tmp: _edited(tmp, _sparse_weights), "tensor 'weights' is stored in TFLite's sparse format"),
 }
 
 
