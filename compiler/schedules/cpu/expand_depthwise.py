@@ -106,6 +106,8 @@ class ExpandDepthwise(ScheduleRule):
     def wasted(self, wl: Workload, config: Config) -> str | None:
         if config["tile_c"] > MAX_UNROLLED_FMAS // 8:
             return "unrolled micro-kernel too large"
+        if config["dw_rows"] > config["tile_y"]:
+            return "dw_rows above tile_y: the schedule of dw_rows = tile_y"
         return band_wasted(wl, config, max(wl["w"], wl["ow"]), min(vector_choices(self.hw)))
 
     def apply(self, sch: s_tir.Schedule, wl: Workload, config: Config) -> None:
@@ -128,7 +130,9 @@ class ExpandDepthwise(ScheduleRule):
         n, f, y, x, rc, ry, rx = sch.get_loops(depthwise)
         fo, fi = sch.split(f, [None, tile_c])
         yo, yi = sch.split(y, [None, tile_y])
-        yio, yii = sch.split(yi, [None, config["dw_rows"]])
+        # More rows per step than the band has would place the epilogue over the next band's rows
+        # too, rows another task computes: a race that wrote stale values.
+        yio, yii = sch.split(yi, [None, min(config["dw_rows"], tile_y)])
         xo, xv = sch.split(x, [None, vec])
         # Bands outermost: a thread runs a band's channel blocks back to back, so the input rows
         # they all read stay in its cache.

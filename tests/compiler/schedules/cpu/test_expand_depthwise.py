@@ -3,9 +3,11 @@ counts (no multiple of the vector width), odd sizes, stride 2 on even widths (de
 columns, the default there) and odd ones, 5x5, asymmetric padding, hardswish on either conv."""
 
 import pytest
-from tvm import relax
+import tvm
+from tvm import relax, s_tir
 
-from tests.compiler.schedules.cases import check_rule, const, conv, expand_depthwise, prim_func
+from edgeprune.compiler.schedules.registry import match
+from tests.compiler.schedules.cases import RULES, check_rule, const, conv, expand_depthwise, prim_func
 
 TALL_AND_FLAT = ({"tile_y": 1}, {"tile_y": 16})
 EVEN_STRIDE_2 = (*TALL_AND_FLAT, {"deinterleave": 0})
@@ -36,3 +38,18 @@ CASES = {
 def test_expand_depthwise(case):
     build, shape, extra = CASES[case]
     check_rule(prim_func(build, shape, merge_convs=True), "expand_depthwise", extra=extra)
+
+
+def test_more_depthwise_rows_per_step_than_the_band_has_is_the_bands_schedule():
+    """A band of one row stepped two rows at a time put the epilogue over the next band's row as
+    well, a row another task computes: with two threads it was written stale (zeros)."""
+    func = prim_func(expand_depthwise(7, 42, 5, stride=2), (1, 7, 19, 23), merge_convs=True)
+    rule, workload = match(RULES, func)
+    base = {"tile_c": 14, "tile_y": 1, "vec": 8, "deinterleave": 0}
+    assert rule.wasted(workload, {**base, "dw_rows": 2}) and not rule.wasted(workload, {**base, "dw_rows": 1})
+    scheduled = []
+    for dw_rows in (2, 1):
+        sch = s_tir.Schedule(func)
+        rule.apply(sch, workload, {**base, "dw_rows": dw_rows})
+        scheduled.append(sch.mod["main"])
+    tvm.ir.assert_structural_equal(*scheduled)
