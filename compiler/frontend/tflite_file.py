@@ -3,8 +3,8 @@
 The file's input and outputs keep their declared layout (NHWC for images): ``meta.json`` says
 so and ``run`` takes what the file takes. Inside, the graph is converted to NCHW
 (``passes.nhwc_to_nchw``) so the same graph passes and schedules as for ONNX apply. Float models
-only; half-precision weights (a ``DEQUANTIZE`` from float16, as MediaPipe ships them) are folded
-to float32 constants.
+only; half-precision weights (a ``DEQUANTIZE`` from float16, as MediaPipe ships them, dense or
+densified from TFLite's sparse format) are folded to float32 constants.
 """
 
 from __future__ import annotations
