@@ -159,11 +159,13 @@ class _Converter:
         )
 
     def _pad(self, call: relax.Call) -> relax.Expr | None:
-        if not self.is_nchw(call.args[0]):
+        # a 4-d map is padded in NCHW even when it comes in NHWC (the model's input): the conv
+        # reading it then folds the pad into its own (``fold_pad_into_conv``)
+        if _rank(call.args[0]) != 4:
             return None
         widths = [int(w) for w in call.attrs.pad_width]
         pairs = [widths[2 * i: 2 * i + 2] for i in TO_NCHW]
-        return relax.op.nn.pad(self.new[call.args[0]], [w for p in pairs for w in p], call.attrs.pad_mode,
+        return relax.op.nn.pad(self.as_nchw(call.args[0]), [w for p in pairs for w in p], call.attrs.pad_mode,
                                float(call.attrs.pad_value))
 
     def _concat(self, call: relax.Call) -> relax.Expr | None:
