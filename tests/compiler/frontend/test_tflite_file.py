@@ -17,7 +17,7 @@ from edgeprune.compiler import load_artifact
 from edgeprune.compiler.frontend import import_model
 from edgeprune.device.compare import litert_engine
 from edgeprune.device.opencl_check import check_artifact
-from tests.compiler.frontend.tflite_files import transpose_conv_bias, write_model
+from tests.compiler.frontend.tflite_files import sparse_pointwise_conv, transpose_conv_bias, write_model
 
 # the issue's bounds: output within 1e-4 of LiteRT's scale, the segmenter's mask on 99.9% of pixels
 MAX_RELATIVE_ERROR = 1e-4
@@ -45,14 +45,23 @@ def test_selfie_segmenter_matches_litert_on_real_photographs(selfie_artifact):
             assert np.abs(got - expected).max() <= MAX_RELATIVE_ERROR * np.abs(expected).max(), name
 
 
-def test_pose_detector_with_sparse_format_weights_matches_litert(tmp_path):
-    """A detector beside the segmenter; its float16 weights are stored sparse and densified by
-    DENSIFY ops before DEQUANTIZE."""
-    path = tflite_model("pose_detection")
-    artifact = load_artifact(compiler.compile(path, out=tmp_path / "pose"))
-    x = image("astronaut.png", 224, 224)
+def test_face_detector_matches_litert(tmp_path):
+    path = tflite_model("face_detection")
+    artifact = load_artifact(compiler.compile(path, out=tmp_path / "face"))
+    assert [o.shape for o in artifact.outputs] == [(1, 896, 16), (1, 896, 1)]
+    x = image("astronaut.png", 128, 128)
     for got, expected in zip(artifact(x), litert_engine(path, threads=1)(x), strict=True):
         assert np.abs(got - expected).max() <= MAX_RELATIVE_ERROR * np.abs(expected).max()
+
+
+def test_sparse_format_weights_match_litert(tmp_path):
+    """Float16 weights stored sparse (CSR over input channels), read through DENSIFY and
+    DEQUANTIZE as MediaPipe's pose and full-range face detectors store theirs."""
+    path = write_model(sparse_pointwise_conv((1, 5, 5, 6), 4), tmp_path / "sparse.tflite")
+    x = np.random.default_rng(1).standard_normal((1, 5, 5, 6)).astype(np.float32)
+    (expected,) = litert_engine(path, threads=1)(x)
+    got = load_artifact(compiler.compile(path, out=tmp_path / "art"))(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 def test_run_takes_the_files_layout(selfie_artifact, tmp_path, cli):

@@ -64,3 +64,62 @@ def transpose_conv_bias(x_shape: tuple[int, int, int, int], out_channels: int, k
     graph.operators, graph.inputs, graph.outputs, graph.name = [op], [0], [3], b"main"
     model.subgraphs = [graph]
     return model
+
+
+def sparse_pointwise_conv(x_shape: tuple[int, int, int, int], out_channels: int, seed: int = 0) -> schema.ModelT:
+    """A 1x1 CONV_2D whose float16 weights are stored in TFLite's sparse format (input channels
+    compressed, CSR), read through DENSIFY and DEQUANTIZE as MediaPipe's pose detector does."""
+    rng = np.random.default_rng(seed)
+    n, h, w, c = x_shape
+    dense = rng.standard_normal((out_channels, 1, 1, c)).astype(np.float16)
+    dense[rng.random(dense.shape) < 0.5] = 0
+    rows = dense.reshape(out_channels, c)
+    segments, indices = [0], []
+    for row in rows:
+        indices += [int(i) for i in np.flatnonzero(row)]
+        segments.append(len(indices))
+    values = rows[rows != 0]
+    bias = rng.standard_normal(out_channels).astype(np.float32)
+
+    def dim(fmt: int, size: int = 0, segs=None, idx=None) -> schema.DimensionMetadataT:  # noqa: ANN001
+        meta = schema.DimensionMetadataT()
+        meta.format, meta.denseSize = fmt, size
+        if segs is not None:
+            meta.arraySegmentsType = meta.arrayIndicesType = schema.SparseIndexVector.Int32Vector
+            meta.arraySegments, meta.arrayIndices = schema.Int32VectorT(), schema.Int32VectorT()
+            meta.arraySegments.values, meta.arrayIndices.values = segs, idx
+        return meta
+
+    sparsity = schema.SparsityParametersT()
+    sparsity.traversalOrder = [0, 1, 2, 3]
+    sparsity.dimMetadata = [dim(schema.DimensionType.DENSE, out_channels), dim(schema.DimensionType.DENSE, 1),
+                            dim(schema.DimensionType.DENSE, 1),
+                            dim(schema.DimensionType.SPARSE_CSR, segs=segments, idx=indices)]
+    model = schema.ModelT()
+    model.version = 3
+    codes = []
+    for builtin in (schema.BuiltinOperator.DENSIFY, schema.BuiltinOperator.DEQUANTIZE, schema.BuiltinOperator.CONV_2D):
+        code = schema.OperatorCodeT()
+        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+        codes.append(code)
+    model.operatorCodes = codes
+    model.buffers = [_buffer(None), _buffer(None), _buffer(values.tobytes()), _buffer(None), _buffer(None),
+                     _buffer(bias.tobytes()), _buffer(None)]
+    sparse = _tensor("weights_sparse", dense.shape, 2, schema.TensorType.FLOAT16)
+    sparse.sparsity = sparsity
+    graph = schema.SubGraphT()
+    graph.tensors = [_tensor("input", x_shape, 1), sparse, _tensor("weights_fp16", dense.shape, 3, schema.TensorType.FLOAT16),
+                     _tensor("weights", dense.shape, 4), _tensor("bias", bias.shape, 5),
+                     _tensor("output", (n, h, w, out_channels), 6)]
+    ops = []
+    for index, inputs, outputs in ((0, [1], [2]), (1, [2], [3]), (2, [0, 3, 4], [5])):
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = index, inputs, outputs
+        ops.append(op)
+    options = schema.Conv2DOptionsT()
+    options.padding, options.strideW, options.strideH = schema.Padding.VALID, 1, 1
+    options.dilationWFactor = options.dilationHFactor = 1
+    ops[2].builtinOptionsType, ops[2].builtinOptions = schema.BuiltinOptions.Conv2DOptions, options
+    graph.operators, graph.inputs, graph.outputs, graph.name = ops, [0], [5], b"main"
+    model.subgraphs = [graph]
+    return model
