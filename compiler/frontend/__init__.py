@@ -23,16 +23,16 @@ def import_model(src: str | Path, input_shape: Sequence[int] | None = None) -> I
     source's layout: NCHW, NHWC for TFLite) overrides the stored one."""
     path = Path(src)
     if path.is_dir():
-        return import_checkpoint(path, check_shape(input_shape, path) if input_shape is not None else None)
-    if path.is_file():
+        kind = "checkpoint"
+    elif path.is_file():
         try:
-            tflite = is_tflite(path)
+            kind = "tflite" if is_tflite(path) else "onnx"
         except OSError as exc:
             raise EdgepruneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-        if tflite:
-            return import_tflite(path, check_shape(input_shape, path, "NHWC") if input_shape is not None else None)
-        return import_onnx(path, check_shape(input_shape, path) if input_shape is not None else None)
-    raise EdgepruneError(f"{path}: no such file or checkpoint directory")
+    else:
+        raise EdgepruneError(f"{path}: no such file or checkpoint directory")
+    shape = check_shape(input_shape, path, "NHWC" if kind == "tflite" else "NCHW") if input_shape is not None else None
+    return {"checkpoint": import_checkpoint, "onnx": import_onnx, "tflite": import_tflite}[kind](path, shape)
 
 
 __all__ = ["ImportedModel", "TensorSpec", "import_model"]

@@ -12,7 +12,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import tflite
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.TensorType import TensorType
 from tvm import relax
+from tvm.relax.frontend.tflite import from_tflite
 
 from edgeprune.base.errors import EdgepruneError, first_line
 from edgeprune.compiler.frontend.model import ImportedModel, TensorSpec, image_layout, outputs_of, sha256
@@ -42,7 +46,7 @@ def import_tflite(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
         raise EdgepruneError(f"{path}: expected one input tensor, found {subgraph.InputsLength()}")
     tensor = subgraph.Tensors(subgraph.Inputs(0))
     name = _name(tensor)
-    if tensor.Type() != _tensor_type("FLOAT32"):
+    if tensor.Type() != TensorType.FLOAT32:
         raise EdgepruneError(f"{path}: input {name!r} is {_type_name(tensor.Type())}, expected FLOAT32")
     declared = [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []
     signature = [int(d) for d in tensor.ShapeSignatureAsNumpy()] if tensor.ShapeSignatureLength() else declared
@@ -56,8 +60,6 @@ def import_tflite(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
         raise EdgepruneError(f"{path}: input {name!r} has rank {len(signature)}, input shape {list(shape)} has {len(shape)}")
     check_input_fits(shape, path)
     try:
-        from tvm.relax.frontend.tflite import from_tflite
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mod = from_tflite(model, shape_dict={name: shape}, op_converter=TFLiteConverter)
@@ -74,9 +76,7 @@ def import_tflite(path: Path, shape: tuple[int, ...] | None) -> ImportedModel:
     return ImportedModel(mod, inputs, outputs, path, "tflite", sha256([path]))
 
 
-def _parse(buf: bytes, path: Path):  # noqa: ANN202 - tflite.Model
-    import tflite
-
+def _parse(buf: bytes, path: Path) -> tflite.Model:
     if buf[4:8] != IDENTIFIER:
         raise EdgepruneError(f"{path}: not a TFLite model (no {IDENTIFIER.decode()} identifier)")
     try:
@@ -95,22 +95,12 @@ def _name(tensor) -> str:  # noqa: ANN001
     return (tensor.Name() or b"").decode("utf-8", "replace")
 
 
-def _tensor_type(name: str) -> int:
-    from tflite.TensorType import TensorType
-
-    return getattr(TensorType, name)
-
-
 def _type_name(code: int) -> str:
-    from tflite.TensorType import TensorType
-
     return next((k for k, v in vars(TensorType).items() if v == code and not k.startswith("_")), str(code))
 
 
 def _check_operators(model, subgraph, path: Path) -> None:  # noqa: ANN001
     """Name the first operator (by its output tensor) the frontend cannot convert."""
-    from tflite.BuiltinOperator import BuiltinOperator
-
     builtin_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
     supported = set(TFLiteConverter(model, subgraph, None, relax.BlockBuilder()).convert_map)
     for index in range(subgraph.OperatorsLength()):
@@ -130,7 +120,7 @@ def _check_operators(model, subgraph, path: Path) -> None:  # noqa: ANN001
 
 def _check_float(subgraph, path: Path) -> None:  # noqa: ANN001
     """Refuse integer-quantized models (a tensor with a quantization scale and an integer type)."""
-    integer = {_tensor_type(t) for t in ("INT8", "UINT8", "INT16")}
+    integer = {TensorType.INT8, TensorType.UINT8, TensorType.INT16}
     for index in range(subgraph.TensorsLength()):
         tensor = subgraph.Tensors(index)
         quant = tensor.Quantization()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from tflite.BuiltinOperator import BuiltinOperator
 from tvm import relax
 from tvm.relax.frontend.tflite import tflite_frontend
 
@@ -31,8 +32,6 @@ def custom_op(code: str) -> Callable[[CustomConverter], CustomConverter]:
 
 def custom_code(model, op) -> str | None:  # noqa: ANN001 - flatbuffer objects
     """The custom code of ``op``, None for a builtin operator."""
-    from tflite.BuiltinOperator import BuiltinOperator
-
     code = model.OperatorCodes(op.OpcodeIndex())
     if max(code.DeprecatedBuiltinCode(), code.BuiltinCode()) != BuiltinOperator.CUSTOM:
         return None

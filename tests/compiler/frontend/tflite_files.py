@@ -9,7 +9,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-IDENTIFIER = b"TFL3"
+from edgeprune.compiler.frontend.tflite_file import IDENTIFIER
 
 
 def write_model(model: schema.ModelT, path: Path) -> Path:
