@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from edgeprune.base.fileio import write_json  # noqa: E402
 from edgeprune.base.timing import alternate_timers, medians, paired_ratios  # noqa: E402
 from edgeprune.compiler.passes import FuseEpilogue  # noqa: E402
-from edgeprune.compiler.passes.pad_conv_width import padded_columns  # noqa: E402
+from edgeprune.compiler.passes.pad_conv_width import row_extra  # noqa: E402
 from edgeprune.compiler.schedules.cpu import cpu_rules  # noqa: E402
 from edgeprune.compiler.schedules.registry import match  # noqa: E402
 from edgeprune.compiler.target import hardware_of, host_cores, make_target  # noqa: E402
@@ -108,7 +108,7 @@ def main() -> None:
         gflops = {name: flops / (ms[name] * 1e6) for name in ms}
         print(f"  {label:<28} {ms['ragged']:>9.3f} {ms['widened']:>10.3f} {speedup:>7.2f}x "
               f"{gflops['ragged']:>6.1f} -> {gflops['widened']:>5.1f}", flush=True)
-        rows.append({"conv": label, "ow": ow, "widened_to": ow + padded_columns(ow, min(8, hw.vector_lanes)),
+        rows.append({"conv": label, "ow": ow, "widened_to": ow + row_extra(ow, hw.vector_lanes, depthwise=False),
                      "median_ms": ms, "speedup": speedup, "useful_gflops": gflops,
                      "workloads": {name: libs[name][1].key for name in libs}})
     write_json(args.json, {"benchmark": "conv_row_padding", "mcpu": str(target.attrs.get("mcpu", "")),

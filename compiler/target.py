@@ -18,6 +18,11 @@ class Hardware:
     vector_lanes: int
     cores: int
 
+    @property
+    def vector_registers(self) -> int:
+        """Architectural vector registers: AVX2 (8 float lanes) has 16; AVX-512 and NEON have 32."""
+        return 16 if self.vector_lanes == 8 else 32
+
 
 def _start_cpus() -> tuple[int, ...]:
     try:

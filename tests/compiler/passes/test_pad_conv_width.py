@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.compiler.passes.pad_conv_width import CROP_BLOCK, padded_columns
+from edgeprune.compiler.passes.pad_conv_width import CROP_BLOCK, padded_columns, row_extra
 from edgeprune.compiler.passes.structure import block_names
 from edgeprune.compiler.schedules.conv_analysis import analyze_conv
 from tests.compiler.schedules.cases import TARGET, check_rule, conv, prim_func, run
@@ -18,6 +18,14 @@ from tests.compiler.schedules.cases import TARGET, check_rule, conv, prim_func, 
 ])
 def test_rows_are_widened_to_whole_vectors_unless_a_third_would_be_padding(ow, granule, extra):
     assert padded_columns(ow, granule) == extra
+
+
+@pytest.mark.parametrize(("ow", "lanes", "depthwise", "extra"), [
+    (56, 16, False, 8), (28, 16, False, 4), (14, 16, False, 2), (7, 16, False, 1), (8, 16, False, 0),
+    (64, 16, False, 0), (56, 16, True, 0), (28, 16, True, 4), (56, 8, False, 0), (7, 4, False, 1),
+])
+def test_ungrouped_rows_take_the_full_vector_width_where_its_padding_is_small(ow, lanes, depthwise, extra):
+    assert row_extra(ow, lanes, depthwise) == extra
 
 
 def widened_and_plain(build, shape):
