@@ -9,8 +9,9 @@ instead (``ow`` rounded up to a multiple of the vector granule, the extra column
 padding on the right) costs ``ow' / ow`` more arithmetic but no ragged vector; the extra
 columns are cropped in the conv's own kernel, before its epilogue, so nothing else changes.
 
-Only ungrouped NCHW convs (the ``conv2d`` rule's) and depthwise ones (``depthwise_conv2d``'s)
-take this form, and only while the padding stays under ``MAX_WASTE`` of the row
+Only NCHW convs take this form: ungrouped and grouped ones (the ``conv2d`` rule's, which
+vectorises a grouped conv's rows as it does an ungrouped one's) and depthwise ones
+(``depthwise_conv2d``'s), and only while the padding stays under ``MAX_WASTE`` of the row
 (``padded_columns``). 1x1 stride-1 unpadded convs are flattened GEMMs (``conv1x1``) whose
 vectors run across rows: their ragged vector is the end of the whole map, which that rule pads.
 """
@@ -24,7 +25,7 @@ from edgeprune.compiler.passes.legalize import OP_PATTERN_OUT_EWISE_FUSABLE, tvm
 from edgeprune.compiler.target import hardware_of
 
 # 8 float lanes: AVX2's vector and half of AVX-512's. Depthwise convs stay at 8 (they are bound
-# by memory, not by lanes); ungrouped ones take the full width where its padding stays small.
+# by memory, not by lanes); ungrouped and grouped ones take the full width where its padding stays small.
 VECTOR_GRANULE = 8
 CROP_BLOCK = "conv2d_crop"
 # A ragged vector costs far more than its share of lanes, so padding pays until a large part of
@@ -42,7 +43,7 @@ def padded_columns(ow: int, granule: int) -> int:
 def row_extra(ow: int, lanes: int, depthwise: bool) -> int:
     """Columns an output row of ``ow`` is widened by on a CPU of ``lanes`` float lanes.
 
-    An ungrouped conv is bound by its FMAs: a full-width vector does twice the work of a half
+    An ungrouped or grouped conv is bound by its FMAs: a full-width vector does twice the work of a half
     one per instruction, so 56 columns computed as 64 (14% padding) beat 56 in 8-lane vectors;
     a row the full width would pad by more than ``MAX_WASTE`` (7 columns) takes the half width.
     """
@@ -68,15 +69,13 @@ legalization for every conv this form does not suit, and outside a CPU target's 
         return tvm_legalization(bb, call)
     (_, ci, _, w), (co, _, kh, kw) = ([int(d) for d in s.values] for s in shapes)
     groups = int(attrs.groups)
-    if groups != 1 and not groups == ci == co:  # ungrouped or depthwise: the convs a rule vectorises by row
-        return tvm_legalization(bb, call)
     sh, sw = (int(s) for s in attrs.strides)
     dh, dw = (int(d) for d in attrs.dilation)
     pt, pl, pb, pr = (int(p) for p in attrs.padding)
     if (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0):
         return tvm_legalization(bb, call)
     ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
-    extra = row_extra(ow, hardware_of(target).vector_lanes, depthwise=groups != 1)
+    extra = row_extra(ow, hardware_of(target).vector_lanes, depthwise=groups == ci == co)
     if extra == 0:
         return tvm_legalization(bb, call)
     # The least right padding that gives ``ow + extra`` columns; never less than the original.

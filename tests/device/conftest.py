@@ -21,6 +21,7 @@ class BuildPair:
     same: Path  # a copy of it, as a rebuild of the same commit gives
     slowed: Path  # the first conv with a deliberately poor config (1 channel per tile, 4-wide vectors)
     slowed_workload: str
+    default_config: dict  # the slowed conv's config in the default build
 
 
 @pytest.fixture(scope="session")
@@ -32,4 +33,4 @@ def build_pair(tmp_path_factory) -> BuildPair:
     schedule = next(s for s in json.loads((old / "meta.json").read_text())["schedules"] if s["func"] == SLOWED_FUNC)
     poor = dict(schedule["config"], tile_co=1, vec=4, tile_y=1, parallel="rows_channels")
     slowed = compiler.compile(ckpt, out=root / "slowed", tuning_configs={schedule["workload"]: poor})
-    return BuildPair(old, same, slowed, schedule["workload"])
+    return BuildPair(old, same, slowed, schedule["workload"], schedule["config"])

@@ -37,7 +37,7 @@ def test_bench_against_exits_3_names_the_kernel_and_records_one_comparison(build
     assert "slower: " in gated.stdout and "REGRESSION: NEW is" in gated.stdout
     changed = [line for line in gated.stdout.splitlines() if line.startswith("  changed: ")]
     assert changed[0].startswith(f"  changed: {SLOWED_FUNC} (conv2d): slower")  # the largest change first
-    assert "tile_co 8->1" in changed[0]
+    assert f"tile_co {build_pair.default_config['tile_co']}->1" in changed[0]
     report = json.loads(out.read_text())
     assert report["comparison"]["verdict"] == SLOWER and report["kernels"]["changed"][0] == build_pair.slowed_workload
     assert report["new"]["runs"] == report["old"]["runs"] == 60  # the default 50 runs over 20 rounds: 3 a round

@@ -39,6 +39,7 @@ CASES = {  # builder, input shape, output columns the conv computes, the rule th
     "3x3 stride 2 to 7 columns": (conv(8, 16, 3, stride=2), (1, 8, 13, 14), 8, "conv2d"),
     "dilated 3x3, hard-swish": (conv(8, 8, 3, dilation=2, epilogue="bias_hswish"), (1, 8, 14, 14), 16, "conv2d"),
     "1x1 stride 2": (conv(8, 8, 1, stride=2), (1, 8, 14, 14), 8, "conv2d"),
+    "grouped 3x3 at 7x7, groups of 16 (RegNetX)": (conv(32, 32, 3, groups=2), (1, 32, 7, 7), 8, "conv2d"),
     "depthwise 3x3 at 7x7": (conv(16, 16, 3, groups=16), (1, 16, 7, 7), 8, "depthwise_conv2d"),
     "depthwise 5x5 stride 2 to 14 columns": (conv(12, 12, 5, stride=2, groups=12), (1, 12, 28, 28), 16,
                                              "depthwise_conv2d"),
@@ -59,7 +60,6 @@ def test_widened_conv_is_one_kernel_with_its_epilogue_and_tvms_numbers(case):
 
 @pytest.mark.parametrize(("build", "shape"), [
     (conv(16, 16, 1), (1, 16, 7, 7)),  # pointwise: a flattened GEMM, its vectors run across rows
-    (conv(16, 8, 3, groups=8), (1, 16, 7, 7)),  # grouped: no rule vectorises it by row
     (conv(8, 8, 3), (1, 8, 16, 16)),  # whole vectors already
     (conv(8, 8, 3), (1, 8, 5, 5)),  # three fifths would be padding
 ])
