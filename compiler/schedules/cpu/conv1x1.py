@@ -93,12 +93,19 @@ class Conv1x1(ScheduleRule):
             tile_co, nvec, unroll_k = 4, 4, max(space["unroll_k"])
         else:
             tile_co, unroll_k = pick(space["tile_co"], score_tile), 1
-            nvec = 2 if tile_co <= 6 and size >= 2 * vec else 1
+            # A map of at most 4 vectors (7x7 on 16 lanes) is read whole by every channel tile,
+            # and every weight is re-read once per spatial tile: two vectors per tile halve the
+            # weight traffic, which dominates on such maps, at no extra padding.
+            few_vectors = size <= 4 * vec and round_up(size, 2 * vec) == round_up(size, vec)
+            nvec = 2 if (tile_co <= 6 or few_vectors) and size >= 2 * vec else 1
         # Packing panels of 4 micro-tiles gives the micro-kernel one contiguous input stream
         # instead of ``ci`` pages (see ``_packed``), as long as there are enough panels to keep
-        # the cores busy; tiny maps split channels among cores instead.
+        # the cores busy; tiny maps split channels among cores instead. It pays only where the
+        # input has more channels than the output: a panel's task writes every output channel
+        # of its panel, ``co`` scattered short runs, and an expanding conv's time is in those
+        # writes, which the unpacked tasks make as long runs along the map, a channel tile at a time.
         micro_tiles = math.ceil(size / (nvec * vec))
-        panel = next((p for p in (4, 2) if math.ceil(micro_tiles / p) >= 4 * self.hw.cores), 0)
+        panel = next((p for p in (4, 2) if math.ceil(micro_tiles / p) >= 4 * self.hw.cores), 0) if wl["ci"] > co else 0
         if not panel and nvec > 1 and math.ceil(co / tile_co) * micro_tiles < 4 * self.hw.cores:
             nvec = 1
         if self._padded(wl, {"vec": vec, "nvec": nvec}):

@@ -29,7 +29,8 @@ CASES = {
     "residual relu6": (conv(24, 24, 1, epilogue="bias_relu6_residual"), [(1, 24, 7, 19), (1, 24, 7, 19)]),
     "no epilogue": (conv(8, 19, 1, epilogue="none"), [(1, 8, 5, 5)]),
     "large map, packed panels": (conv(20, 12, 1), [(1, 20, 40, 50)]),
-    "two side inputs, packed panels": (injected(12, 30), [(1, 12, 31, 33), (1, 30, 31, 33), (1, 30, 31, 33)]),
+    "two side inputs, packed panels": (injected(30, 12), [(1, 30, 31, 33), (1, 12, 31, 33), (1, 12, 31, 33)]),
+    "expanding, unpacked": (conv(16, 96, 1), [(1, 16, 48, 48)]),
     "squeeze-excite gate": (gated(6, 24), [(1, 6, 1, 1), (1, 24, 13, 17)]),
     "7x7 map, padded": (conv(40, 24, 1), [(1, 40, 7, 7)]),
     "7x7 map, padded, no epilogue": (conv(16, 24, 1, epilogue="none"), [(1, 16, 7, 7)]),
@@ -96,6 +97,23 @@ def test_ragged_maps_accumulate_unpredicated(config):
     """Regression: a 7x7 map (49 = 3 x 16 + 1) ended in a tile guarded per lane, and TVM ran
     every vector of the micro-kernel as scalars (3.5 GFLOP/s instead of ~100)."""
     assert update_predicate(prim_func(conv(32, 16, 1), (1, 32, 7, 7)), config) == ""
+
+
+@pytest.mark.parametrize(("cin", "cout", "packed"), [(96, 24, True), (64, 64, False), (24, 144, False)])
+def test_default_packs_panels_only_where_the_input_has_more_channels(cin, cout, packed):
+    """An expanding conv's time is in its output writes: packed panels scatter them over every
+    output channel (16 -> 96 at 112x112 ran 3.5x slower packed, cold)."""
+    rule, workload = match(RULES, prim_func(conv(cin, cout, 1), (1, cin, 56, 56)))
+    assert (rule.default(workload)["panel"] > 0) == packed
+
+
+def test_default_covers_a_map_of_four_vectors_in_two_tiles():
+    """49 = 7 x 7 positions padded to 64 on 16 lanes (25 = 5 x 5 to 32 on 8): two 2-vector tiles
+    read every weight twice, not 4 times."""
+    side = 7 if RULES[0].hw.vector_lanes >= 16 else 5
+    rule, workload = match(RULES, prim_func(conv(160, 320, 1), (1, 160, side, side)))
+    default = rule.default(workload)
+    assert default["nvec"] == 2 and default["vec"] == rule.hw.vector_lanes and default["tile_co"] == 8
 
 
 def test_default_vector_is_wide_on_a_ragged_map():
