@@ -20,8 +20,9 @@ from edgeprune.compiler.passes.vector_softmax import exp_nonpositive
 def sigmoid(x: tirx.PrimExpr) -> tirx.PrimExpr:
     """``1 / (1 + e^-x)`` for float32 ``x`` as vectorisable arithmetic."""
     zero, one = tirx.const(0.0, "float32"), tirx.const(1.0, "float32")
-    t = exp_nonpositive(-te.abs(x))
-    return tirx.Select(tirx.isnan(x), x, tirx.Select(x >= zero, one, t) / (one + t))
+    v, t = tirx.Var("x", "float32"), tirx.Var("t", "float32")
+    body = tirx.Select(tirx.isnan(v), v, tirx.Select(v >= zero, one, t) / (one + t))
+    return tirx.Let(v, x, tirx.Let(t, exp_nonpositive(-te.abs(v)), body))
 
 
 def vector_sigmoid(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:

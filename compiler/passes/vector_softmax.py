@@ -29,19 +29,21 @@ LOWEST = -87.33654  # e^LOWEST is the smallest normal float32; below it the resu
 def exp_nonpositive(x: tirx.PrimExpr) -> tirx.PrimExpr:
     """``e^x`` for float32 ``x <= 0`` (softmax's shifted logits), as vectorisable arithmetic:
     ``e^x = 2^n e^r`` with ``n = round(x / ln 2)``, ``e^r`` by a polynomial, ``2^n`` built in the
-    float's exponent bits."""
+    float's exponent bits. The terms used more than once are let-bound: a consumer that inlines
+    this (a conv's SiLU epilogue) evaluates each once, not once per use in an expression tree."""
 
     def const(value: float) -> tirx.PrimExpr:
         return tirx.const(value, "float32")
 
-    x = te.max(x, const(LOWEST))
-    n = te.floor(x * const(LOG2_E) + const(0.5))
-    r = x - n * const(LN2_HIGH) - n * const(LN2_LOW)
+    clamped, n, r = (tirx.Var(name, "float32") for name in ("clamped", "n", "r"))
     poly = const(POLYNOMIAL[0])
     for coefficient in POLYNOMIAL[1:]:
         poly = poly * r + const(coefficient)
     two_to_n = tirx.reinterpret("float32", (n.astype("int32") + 127) << 23)
-    return (poly * r * r + r + const(1.0)) * two_to_n
+    value = (poly * r * r + r + const(1.0)) * two_to_n
+    value = tirx.Let(r, clamped - n * const(LN2_HIGH) - n * const(LN2_LOW), value)
+    value = tirx.Let(n, te.floor(clamped * const(LOG2_E) + const(0.5)), value)
+    return tirx.Let(clamped, te.max(x, const(LOWEST)), value)
 
 
 def vector_softmax(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:

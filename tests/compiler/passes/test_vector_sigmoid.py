@@ -71,3 +71,12 @@ def test_sigmoid_vectorises_where_topis_calls_expf_per_lane():
 def test_float16_keeps_tvms_legalization():
     mod = sigmoid_module((4, 9), "float16")
     assert tvm_ffi.structural_equal(legalized(mod, True), legalized(mod, False))
+
+
+def test_the_exponential_is_computed_once_per_element_where_a_consumer_inlines_it():
+    """Regression: as one expression tree, SiLU's ``x * sigmoid(x)`` inlined into a conv's epilogue
+    repeated the exponential's terms (its rounding ``floor`` a dozen times), and the depth-wise
+    kernels of EfficientNet ran twice as long; its terms are let-bound once."""
+    data = te.placeholder((64,), "float32", name="x")
+    silu = te.compute((64,), lambda i: data[i] * sigmoid(data[i]), name="silu")
+    assert te.create_prim_func([data, silu]).script().count("T.floor(") == 1
