@@ -12,13 +12,14 @@ from edgeprune.compiler.schedules.cpu.generic import Generic
 from edgeprune.compiler.schedules.cpu.matmul import Matmul
 from edgeprune.compiler.schedules.cpu.pool import Pool2d
 from edgeprune.compiler.schedules.cpu.resize import Resize2d, ResizeRows, SeparableResize2d
+from edgeprune.compiler.schedules.cpu.row_reduction import RowReduction
 from edgeprune.compiler.schedules.cpu.softmax import Softmax
 from edgeprune.compiler.schedules.cpu.sparse_conv import SparseConv
 from edgeprune.compiler.target import Hardware
 
 RULE_CLASSES: tuple[type[ScheduleRule], ...] = (
     SparseConv, ExpandDepthwise, DepthwisePointwise, Conv1x1, DepthwiseConv, Conv2d, Matmul, Softmax, Pool2d,
-    SeparableResize2d, ResizeRows, Resize2d, Generic,
+    SeparableResize2d, ResizeRows, Resize2d, RowReduction, Generic,
 )
 
 
