@@ -205,10 +205,10 @@ def inline_epilogue(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV,
     while True:
         if not sch.get_consumers(anchor):
             return None
-        candidates = [b for b in _downstream(sch, anchor) if sch.get(b).name_hint != anchor_name and not is_output(sch, b)]
+        candidates = [b for b in downstream_blocks(sch, anchor) if sch.get(b).name_hint != anchor_name and not is_output(sch, b)]
         if not any(try_inline(sch, b) for b in candidates + _side_inputs(sch, anchor)):
             break
-    rest = _downstream(sch, anchor)
+    rest = downstream_blocks(sch, anchor)
     if len(rest) != 1 or not is_output(sch, rest[0]):
         raise NotApplicable(f"epilogue of {anchor_name} does not reduce to one output block")
     if under_anchor and reads_past(sch, rest[0], sch.get(anchor).writes[0].source):
@@ -254,7 +254,7 @@ def _side_inputs(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s
     epilogue. Until they are inlined into it, the epilogue cannot be moved under the conv's tile
     loops (its producers must all be there).
     """
-    downstream = {sch.get(b).name_hint for b in _downstream(sch, anchor)}
+    downstream = {sch.get(b).name_hint for b in downstream_blocks(sch, anchor)}
     upstream: set[str] = set()
     frontier = [anchor]
     while frontier:
@@ -264,7 +264,7 @@ def _side_inputs(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s
             upstream.add(name)
             frontier.extend(sch.get_producers(block))
     found = []
-    for block in _downstream(sch, anchor):
+    for block in downstream_blocks(sch, anchor):
         for producer in sch.get_producers(block):
             name = sch.get(producer).name_hint
             if name not in downstream and name not in upstream and name not in {sch.get(f).name_hint for f in found}:
@@ -272,7 +272,7 @@ def _side_inputs(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s
     return found
 
 
-def _downstream(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
+def downstream_blocks(sch: s_tir.Schedule, anchor: s_tir.schedule.SBlockRV) -> list[s_tir.schedule.SBlockRV]:
     """Blocks reachable from ``anchor`` through consumer edges (anchor excluded)."""
     seen: list[s_tir.schedule.SBlockRV] = []
     names: set[str] = set()
@@ -296,7 +296,7 @@ def full_size_side_inputs(func: tvm.tirx.PrimFunc, anchor_name: str) -> int:
     params = list(func.params)
     out_shape = [int(d) for d in params[-1].shape]
     inputs = [b for b in params[:-1] if [int(d) for d in b.shape] == out_shape]
-    read = [r.source for block in _downstream(sch, anchor) for r in sch.get(block).reads]
+    read = [r.source for block in downstream_blocks(sch, anchor) for r in sch.get(block).reads]
     return sum(any(b.same_as(r) for r in read) for b in inputs)
 
 

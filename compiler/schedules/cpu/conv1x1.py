@@ -31,12 +31,15 @@ from edgeprune.compiler.schedules.base import (
     conv_flops,
     conv_short_name,
     divisors,
+    downstream_blocks,
     extents,
     full_size_side_inputs,
     inline_epilogue,
+    is_output,
     pick,
     place_epilogue,
     round_up,
+    try_inline,
     vector_choices,
 )
 from edgeprune.compiler.schedules.conv_analysis import analyze_conv
@@ -126,15 +129,9 @@ class Conv1x1(ScheduleRule):
         conv = sch.get_sblock(wl.anchor)
         for producer in sch.get_producers(conv):
             sch.compute_inline(producer)  # the unpadded pad_temp copy
-        out = inline_epilogue(sch, conv)
+        out = None if self._broadcast_epilogue(sch, conv, config["vec"]) else inline_epilogue(sch, conv)
         width = wl["ow"]
         flat = lambda n, c, h, w: (n, c, h * width + w)  # noqa: E731
-        if out is not None and extents(sch, out) != extents(sch, conv)[:4]:
-            # The epilogue broadcasts the result over a larger map (a squeeze-excite gate: a
-            # 1x1 map of channel weights times the block's features): it is its own loop nest,
-            # over its own shape, after the conv.
-            schedule_loops(sch, out, config["vec"], parallel=True)
-            out = None
         padded = self._padded(wl, config)
         if out is None and padded:
             out = sch.cache_write(conv, 0, "global")  # the copy out of the padded result is the epilogue
@@ -149,6 +146,33 @@ class Conv1x1(ScheduleRule):
             self._packed(sch, conv, out, wl, config, flat)
         else:
             self._direct(sch, conv, out, config)
+
+    @staticmethod
+    def _broadcast_epilogue(sch: s_tir.Schedule, conv, vec: int) -> bool:
+        """Schedule an epilogue that broadcasts the conv's result over a larger map (a
+        squeeze-excite gate: a 1x1 map of channel weights times the block's features), if it
+        is one; whether it was.
+
+        The broadcast is its own loop nest, over its own shape, after the conv; the elementwise
+        blocks at the conv's own shape (the gate's bias and activation) collapse into one block
+        between them. Inlined into the broadcast, the activation (a sigmoid's exponential) would
+        be computed again for every point of the map instead of once per channel.
+        """
+        shape = extents(sch, conv)[:4]
+        downstream = downstream_blocks(sch, conv)
+        if not downstream or extents(sch, downstream[-1]) == shape:
+            return False
+        while True:
+            at_shape = [b for b in downstream_blocks(sch, conv) if extents(sch, b) == shape]
+            inlinable = [b for b in at_shape if all(extents(sch, c) == shape for c in sch.get_consumers(b))]
+            if not any(try_inline(sch, b) for b in inlinable):
+                break
+        while any(try_inline(sch, b) for b in downstream_blocks(sch, conv)
+                  if extents(sch, b) != shape and not is_output(sch, b)):
+            pass
+        for block in downstream_blocks(sch, conv):
+            schedule_loops(sch, block, vec, parallel=extents(sch, block) != shape)
+        return True
 
     @staticmethod
     def _padded(wl: Workload, config: Config) -> bool:
