@@ -25,9 +25,9 @@ both terms of the sum are masked.
 
 Not prunable: groups that reach the model output (the classifier), channels reshaped into
 attention heads or mixed by any op the analysis does not know, channels split by sizes
-fixed in the model's code (``split``/``chunk``/slicing), groups read or written by grouped
-convs (the slice would need the same number of channels in every conv group), channels
-only partly aligned with another group (TopFormer's pyramid outputs: concatenated into the
+fixed in the model's code (``split``/``chunk``/slicing; a slice of the whole axis is
+none), groups read or written by grouped convs (the slice would need the same number of
+channels in every conv group), channels only partly aligned with another group (TopFormer's pyramid outputs: concatenated into the
 transformer's residual stream, whose convs write all its channels at once, and no group
 can be part of another's output), modules called more than once, and modules the slicer
 cannot cut (LayerNorm, GroupNorm, PReLU, transposed convs, ...).
@@ -384,6 +384,8 @@ class ChannelFlow:
         static = isinstance(at, slice) and not any(isinstance(b, fx.Node) for b in (at.start, at.stop, at.step))
         if static and at.step in (None, 1):
             start, stop, _ = at.indices(x.width)
+            if (start, stop) == (0, x.width):  # GhostNet's ``out[:, :oup]`` where the concat is oup wide
+                return Layout(x.dim - dropped, x.segs)
             self.flag_all(x, f"sliced by channel indices fixed in the code ({where})")
             return Layout(x.dim - dropped, cut(x.segs, start, stop))
         self.flag_all(x, f"indexed by {where}")

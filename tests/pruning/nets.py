@@ -114,6 +114,23 @@ class Grouped(nn.Module):
         return self.head(self.conv3(self.grouped(self.conv1(x))))
 
 
+class Ghost(nn.Module):
+    """GhostNet's module: a primary conv, a cheap depth-wise conv of its output, both concatenated
+    and sliced to the output width (here the whole concat, as in ghostnet_100), then a consumer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = conv_bn(3, 8)
+        self.primary = conv_bn(8, 12, k=1)
+        self.cheap = conv_bn(12, 12, groups=12)
+        self.head = nn.Conv2d(24, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        primary = self.primary(self.stem(x))
+        out = torch.cat([primary, self.cheap(primary)], dim=1)
+        return self.head(out[:, :24])
+
+
 class Injection(nn.Module):
     """TopFormer-style semantic injection: ``local * h_sigmoid(act(global)) + embed(global)``."""
 

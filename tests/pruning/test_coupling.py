@@ -103,6 +103,15 @@ def test_channel_split_fixes_the_split_channels_but_not_its_parts():
     assert graph.groups[2].consumers == (Consumer("head", 8),)
 
 
+def test_a_slice_of_the_whole_channel_axis_keeps_the_concat_prunable():
+    graph = analyze(nets.Ghost(), X)
+    assert summary(graph) == [(("stem.0",), 8, True), (("primary.0",), 12, True), (("head",), 4, False)]
+    primary = graph.groups[1]
+    assert primary.members == ("primary.1", "cheap.0", "cheap.1")
+    # The head reads the primary channels twice: as they are, and through the cheap conv.
+    assert primary.consumers == (Consumer("head", 0), Consumer("head", 12))
+
+
 @pytest.mark.parametrize("groups", [2, 4])
 def test_grouped_conv_keeps_its_input_and_output_whole(groups):
     graph = analyze(nets.Grouped(groups), X)

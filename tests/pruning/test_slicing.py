@@ -42,6 +42,7 @@ CASES = {
     "split": nets.Split,
     "grouped2": lambda: nets.Grouped(2),
     "grouped4": lambda: nets.Grouped(4),
+    "ghost": nets.Ghost,
     "injection": nets.Injection,
     "nonzero_paths": nets.NonzeroPaths,
     "user": nets.UserNet,
