@@ -27,10 +27,11 @@ Not prunable: groups that reach the model output (the classifier), channels resh
 attention heads or mixed by any op the analysis does not know, channels split by sizes
 fixed in the model's code (``split``/``chunk``/slicing; a slice of the whole axis is
 none), groups read or written by grouped convs (the slice would need the same number of
-channels in every conv group), channels only partly aligned with another group (TopFormer's pyramid outputs: concatenated into the
-transformer's residual stream, whose convs write all its channels at once, and no group
-can be part of another's output), modules called more than once, and modules the slicer
-cannot cut (LayerNorm, GroupNorm, PReLU, transposed convs, ...).
+channels in every conv group), channels only partly aligned with another group
+(TopFormer's pyramid outputs: concatenated into the transformer's residual stream, whose
+convs write all its channels at once, and no group can be part of another's output),
+modules called more than once, and modules the slicer cannot cut (LayerNorm, GroupNorm,
+PReLU, transposed convs, ...).
 """
 
 from __future__ import annotations
